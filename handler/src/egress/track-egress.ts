@@ -1,0 +1,207 @@
+// A track egress: subscribe to one track, encode its decoded frames into the container its codec
+// implies, and report STARTING → ACTIVE → ENDING → COMPLETE (or FAILED/ABORTED) with the file result.
+import { copyFile, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { AudioFrame, type VideoFrameEvent } from '@livekit/rtc-node';
+import { EgressInfo, EgressStatus, FileInfo } from '@livekit/protocol';
+import type { Config } from '@egress/shared/config/types.ts';
+import { nowNs, setAborted, setComplete, setEndReason, setFailed, updateStatus } from '@egress/shared/egress-info.ts';
+import { EgressError } from '@egress/shared/errors.ts';
+import type { ProcessReport } from '@egress/shared/ipc.ts';
+import type { Logger } from '@egress/shared/logging.ts';
+import { fileOutputPath } from '@egress/shared/plan/naming.ts';
+import type { TrackPlan } from '@egress/shared/plan/request.ts';
+import type { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
+import { GdpWriter } from '../gst/gdp.ts';
+import { startGst, type GstProcess } from '../gst/runner.ts';
+import { AudioClock, VideoClock } from '../media/clock.ts';
+import { AUDIO_CAPS, VIDEO_CAPS, containerFor, extensionFor, trackFileArgs } from '../pipeline/track-file.ts';
+import { AUDIO_CHANNELS, AUDIO_RATE, SdkSource, type SubscribedTrack } from '../source/sdk-source.ts';
+import { recorderToken } from '../source/token.ts';
+
+/** Video frames queued towards gst beyond this are dropped rather than buffered without bound. */
+const MAX_BACKLOG_BYTES = 32 * 1024 * 1024;
+/** After EOS, how long gst may take to finalize the file before it is interrupted. */
+const FINALIZE_TIMEOUT_MS = 30_000;
+
+export interface Hooks {
+  status(info: EgressInfo): void;
+  process(p: ProcessReport): void;
+}
+
+export class TrackEgress {
+  readonly info: EgressInfo;
+  private readonly source: SdkSource;
+  private gst?: GstProcess;
+  private cancelRead?: () => void;
+  private stopping?: string;
+  private stopRequested!: () => void;
+  private readonly stopSignal = new Promise<void>((r) => (this.stopRequested = r));
+  private firstWallNs = 0n;
+  private endPtsNs = 0n;
+
+  constructor(
+    private readonly req: StartEgressRequest,
+    private readonly plan: TrackPlan,
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly hooks: Hooks,
+    info: EgressInfo,
+  ) {
+    this.info = info;
+    this.source = new SdkSource(log);
+    this.source.onEnded((reason) => this.stop(reason));
+  }
+
+  /** Runs to the end; resolves with the final EgressInfo. */
+  async run(): Promise<EgressInfo> {
+    try {
+      const track = await this.subscribe();
+      if (track && !this.stopping) await this.record(track);
+      this.finish();
+    } catch (err) {
+      this.log.error('egress failed', { error: (err as Error).message });
+      setFailed(this.info, err);
+    } finally {
+      await this.source.close().catch(() => undefined);
+    }
+    return this.info;
+  }
+
+  /** Ends the recording gracefully; returns the EgressInfo at that moment (ENDING, or ABORTED if nothing started). */
+  stop(reason: string): EgressInfo {
+    if (!this.stopping) {
+      this.stopping = reason;
+      setEndReason(this.info, reason);
+      if (this.info.status === EgressStatus.EGRESS_ACTIVE) {
+        updateStatus(this.info, EgressStatus.EGRESS_ENDING);
+        this.hooks.status(this.info.clone());
+      } else if (this.info.status === EgressStatus.EGRESS_STARTING) {
+        setAborted(this.info, 'Stop called before pipeline could start');
+      }
+      this.stopRequested();
+      this.cancelRead?.();
+    }
+    return this.info.clone();
+  }
+
+  private async subscribe(): Promise<SubscribedTrack | undefined> {
+    const token = this.req.token || (await recorderToken(this.config.apiKey, this.config.apiSecret, this.plan.roomName, this.req.egressId));
+    await this.source.connect(this.req.wsUrl || this.config.wsUrl, token);
+    return Promise.race([this.source.subscribeTrack(this.plan.trackId, this.config.subscribeTimeoutMs), this.stopSignal.then(() => undefined)]);
+  }
+
+  private async record(track: SubscribedTrack): Promise<void> {
+    const container = containerFor(track.mimeType);
+    const filename = fileOutputPath(this.plan.filepath, extensionFor(container), track.trackId, {
+      roomName: this.plan.roomName,
+      roomId: this.req.roomId,
+      publisherIdentity: track.publisherIdentity,
+      trackId: track.trackId,
+      trackType: track.kind,
+      trackSource: track.source,
+      retryCount: this.req.retryCount,
+      now: new Date(),
+    });
+    const scratch = path.join(this.config.tmpDir, this.req.egressId);
+    await mkdir(scratch, { recursive: true });
+    const local = path.join(scratch, path.basename(filename));
+    const file = new FileInfo({ filename });
+    this.info.fileResults = [file];
+    this.info.result = { case: 'file', value: file };
+
+    const gst = startGst(trackFileArgs({ container, location: local }), { extraFds: 1, logger: this.log });
+    this.gst = gst;
+    this.hooks.process({ pid: gst.pid, pgid: gst.pid, name: 'gst-launch-1.0', commandLine: gst.commandLine });
+    const input = gst.inputs[0]!;
+
+    const writer = await (track.kind === 'audio' ? this.pumpAudio(track, input) : this.pumpVideo(track, input));
+    await writer?.end();
+    if (!writer) input.end();
+
+    const exit = await Promise.race([gst.exited, new Promise((r) => setTimeout(r, FINALIZE_TIMEOUT_MS)).then(() => gst.stop())]);
+    if (exit.code !== 0) throw new EgressError('internal', exit.error ?? `gst-launch-1.0 failed (${exit.signal ?? `exit ${exit.code}`})`);
+    if (!writer) return;
+
+    file.startedAt = this.firstWallNs;
+    file.endedAt = this.firstWallNs + this.endPtsNs;
+    file.duration = file.endedAt - file.startedAt;
+    const destination = path.resolve(this.config.localOutputDir, filename);
+    await moveFile(local, destination);
+    file.location = destination;
+    file.size = BigInt((await stat(destination)).size);
+  }
+
+  private async pumpAudio(track: SubscribedTrack, input: NodeJS.WritableStream): Promise<GdpWriter | undefined> {
+    const reader = this.source.audioFrames(track.track).getReader();
+    this.cancelRead = () => void reader.cancel();
+    let writer: GdpWriter | undefined;
+    let clock: AudioClock | undefined;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || this.stopping) break;
+      const frame: AudioFrame = value;
+      if (!writer) {
+        writer = new GdpWriter(input, { streamId: `${track.trackId}-audio`, caps: AUDIO_CAPS(AUDIO_RATE, AUDIO_CHANNELS), maxBacklogBytes: MAX_BACKLOG_BYTES });
+        clock = new AudioClock(process.hrtime.bigint());
+        this.markActive();
+      }
+      const { pts, duration } = clock!.ptsFor(frame.samplesPerChannel, frame.sampleRate);
+      writer.write(new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), pts, duration);
+      this.endPtsNs = pts + duration;
+    }
+    return writer;
+  }
+
+  private async pumpVideo(track: SubscribedTrack, input: NodeJS.WritableStream): Promise<GdpWriter | undefined> {
+    const reader = this.source.videoFrames(track.track).getReader();
+    this.cancelRead = () => void reader.cancel();
+    let writer: GdpWriter | undefined;
+    let clock: VideoClock | undefined;
+    let lastPts = 0n;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || this.stopping) break;
+      const { frame, timestampUs } = value as VideoFrameEvent;
+      if (!writer) {
+        writer = new GdpWriter(input, { streamId: `${track.trackId}-video`, caps: VIDEO_CAPS(frame.width, frame.height), maxBacklogBytes: MAX_BACKLOG_BYTES });
+        clock = new VideoClock(process.hrtime.bigint());
+        this.markActive();
+      }
+      const pts = clock!.ptsFor(timestampUs);
+      writer.write(frame.data, pts, null);
+      // The last frame is shown for as long as the one before it.
+      this.endPtsNs = pts + (lastPts ? pts - lastPts : 0n);
+      lastPts = pts;
+    }
+    return writer;
+  }
+
+  private markActive(): void {
+    this.firstWallNs = nowNs();
+    if (this.info.status !== EgressStatus.EGRESS_STARTING) return;
+    updateStatus(this.info, EgressStatus.EGRESS_ACTIVE);
+    this.hooks.status(this.info.clone());
+    this.log.info('egress active');
+  }
+
+  private finish(): void {
+    if (this.info.status === EgressStatus.EGRESS_STARTING) setAborted(this.info, 'Stop called before pipeline could start');
+    if (this.info.status === EgressStatus.EGRESS_ACTIVE || this.info.status === EgressStatus.EGRESS_ENDING) setComplete(this.info);
+  }
+
+  kill(): void {
+    this.gst?.kill();
+  }
+}
+
+async function moveFile(from: string, to: string): Promise<void> {
+  await mkdir(path.dirname(to), { recursive: true });
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await copyFile(from, to);
+    await unlink(from);
+  }
+}

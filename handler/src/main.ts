@@ -1,0 +1,62 @@
+// The handler process: one per egress, forked by the supervisor with a typed IPC channel.
+// It exits by itself when the supervisor goes away, after finalizing what it recorded.
+import { dispose } from '@livekit/rtc-node';
+import { encodeInfo, setFailed } from '@egress/shared/egress-info.ts';
+import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type SupervisorMessage } from '@egress/shared/ipc.ts';
+import { createLogger } from '@egress/shared/logging.ts';
+import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
+import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
+import { nowNs } from '@egress/shared/psrpc/time.ts';
+import { toEgressError } from '@egress/shared/errors.ts';
+import { TrackEgress } from './egress/track-egress.ts';
+
+/** Resolves once the message is handed to the channel, so a final message is not lost at exit. */
+const send = (m: HandlerMessage): Promise<void> =>
+  new Promise((resolve) => (process.connected ? process.send!(m, undefined, {}, () => resolve()) : resolve()));
+
+let egress: TrackEgress | undefined;
+
+process.on('message', (m: SupervisorMessage) => {
+  switch (m.type) {
+    case 'start':
+      void run(m.request, m.config);
+      return;
+    case 'stop': {
+      if (!egress) return void send({ type: 'reply', id: m.id, error: { code: 'not_found', message: 'egress not found' } });
+      return void send({ type: 'reply', id: m.id, info: encodeInfo(egress.stop(m.reason)) });
+    }
+    case 'kill':
+      egress?.stop('Process killed');
+      return;
+  }
+});
+
+// An orphan finalizes its recording and exits: nobody is left to report to.
+process.on('disconnect', () => egress?.stop('Process killed'));
+process.on('SIGINT', () => egress?.stop('Process killed'));
+
+const heartbeat = setInterval(() => void send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);
+
+async function run(requestB64: string, config: Extract<SupervisorMessage, { type: 'start' }>['config']): Promise<void> {
+  const req = StartEgressRequest.fromBinary(Buffer.from(requestB64, 'base64'));
+  const log = createLogger({ level: config.logging.level, json: config.logging.json, fields: { egressId: req.egressId } });
+  void send({ type: 'ready' });
+  const info = startingInfo(req, nowNs());
+  try {
+    const plan = planRequest(req);
+    egress = new TrackEgress(req, plan, config, log, {
+      status: (i) => send({ type: 'status', info: encodeInfo(i) }),
+      process: (p) => send({ type: 'process', process: p }),
+    }, info);
+    const final = await egress.run();
+    await send({ type: 'finished', info: encodeInfo(final) });
+  } catch (err) {
+    log.error('handler failed', { error: toEgressError(err).message });
+    setFailed(info, toEgressError(err));
+    await send({ type: 'finished', info: encodeInfo(info) });
+  }
+  clearInterval(heartbeat);
+  await dispose();
+  process.disconnect?.();
+  process.exit(0);
+}

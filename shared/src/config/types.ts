@@ -1,0 +1,104 @@
+// The one typed config both YAML layouts (product brief and current Go egress) map onto.
+// Durations are milliseconds; sizes are bytes.
+
+export interface RedisConfig {
+  address: string;
+  username: string;
+  password: string;
+  db: number;
+  useTls: boolean;
+  sentinelMasterName: string;
+  sentinelAddresses: string[];
+  clusterAddresses: string[];
+}
+
+export interface S3Config {
+  accessKey: string;
+  secret: string;
+  sessionToken: string;
+  assumeRoleArn: string;
+  assumeRoleExternalId: string;
+  region: string;
+  endpoint: string;
+  bucket: string;
+  forcePathStyle: boolean;
+  proxy?: ProxyConfig;
+  maxRetries: number;
+  maxRetryDelayMs: number;
+  minRetryDelayMs: number;
+  metadata: Record<string, string>;
+  tagging: string;
+  contentDisposition: string;
+}
+export interface ProxyConfig { url: string; username: string; password: string }
+export interface AzureConfig { accountName: string; accountKey: string; containerName: string }
+export interface GcpConfig { credentialsJson: string; bucket: string; proxy?: ProxyConfig }
+export interface AliOssConfig { accessKey: string; secret: string; region: string; endpoint: string; bucket: string }
+
+/** Exactly one of s3/azure/gcp/alioss is set, or none (local disk). */
+export interface StorageConfig {
+  prefix: string;
+  generatePresignedUrl: boolean;
+  /** Local directory, from the product brief's `backup_storage: <path>` form; no cloud block is set then. */
+  localDir?: string;
+  s3?: S3Config;
+  azure?: AzureConfig;
+  gcp?: GcpConfig;
+  alioss?: AliOssConfig;
+}
+
+export interface CpuCostConfig {
+  maxCpuUtilization: number;
+  maxMemory: number;
+  memoryCost: number;
+  roomCompositeCpuCost: number;
+  audioRoomCompositeCpuCost: number;
+  sdkAudioRoomCompositeCpuCost: number;
+  webCpuCost: number;
+  audioWebCpuCost: number;
+  participantCpuCost: number;
+  trackCompositeCpuCost: number;
+  trackCpuCost: number;
+  maxPulseClients: number;
+  cpuKillGraceSec: number;
+}
+
+export interface SessionLimits {
+  fileOutputMaxDurationMs: number;
+  fileOutputMaxSize: number;
+  streamOutputMaxDurationMs: number;
+  segmentOutputMaxDurationMs: number;
+  imageOutputMaxDurationMs: number;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  apiKey: string;
+  apiSecret: string;
+  wsUrl: string;
+  redis: RedisConfig;
+  clusterId: string;
+  logging: { level: LogLevel; json: boolean };
+  healthPort: number;
+  templatePort: number;
+  templateBase: string;
+  prometheusPort: number;
+  debugHandlerPort: number;
+  enableChromeSandbox: boolean;
+  insecure: boolean;
+  /** Where local-disk results land when a request's path is relative. Default: the process working directory. */
+  localOutputDir: string;
+  /** Scratch space; each egress writes under <tmpDir>/<egress_id>. */
+  tmpDir: string;
+  disallowLocalStorage: boolean;
+  ioCreateTimeoutMs: number;
+  ioUpdateTimeoutMs: number;
+  /** How long an SDK egress waits for its named track / participant (Go: 30 s). */
+  subscribeTimeoutMs: number;
+  storage?: StorageConfig;
+  backup?: StorageConfig;
+  cpuCost: CpuCostConfig;
+  sessionLimits: SessionLimits;
+  debug: { enableProfiling: boolean; storage?: StorageConfig };
+}

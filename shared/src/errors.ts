@@ -1,0 +1,46 @@
+// Errors that cross a boundary carry a psrpc code. The HTTP status is derived, never stored twice.
+
+export type ErrorCode =
+  | 'canceled' | 'malformed_request' | 'malformed_result' | 'deadline_exceeded' | 'unavailable' | 'unknown'
+  | 'invalid_argument' | 'not_found' | 'not_acceptable' | 'already_exists' | 'permission_denied'
+  | 'resource_exhausted' | 'failed_precondition' | 'aborted' | 'out_of_range' | 'unimplemented' | 'internal'
+  | 'data_loss' | 'unauthenticated';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  canceled: 408, malformed_request: 400, malformed_result: 400, deadline_exceeded: 503, unavailable: 503,
+  unknown: 500, invalid_argument: 400, not_found: 404, not_acceptable: 406, already_exists: 409,
+  permission_denied: 403, resource_exhausted: 429, failed_precondition: 412, aborted: 409, out_of_range: 400,
+  unimplemented: 501, internal: 500, data_loss: 500, unauthenticated: 401,
+};
+
+export class EgressError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'EgressError';
+  }
+
+  /** EgressInfo.error_code: the HTTP mapping, left 0 for `unknown` as the Go egress does. */
+  get httpStatus(): number {
+    return this.code === 'unknown' ? 0 : HTTP_STATUS[this.code];
+  }
+}
+
+export const isErrorCode = (s: string): s is ErrorCode => s in HTTP_STATUS;
+
+export function toEgressError(err: unknown): EgressError {
+  if (err instanceof EgressError) return err;
+  return new EgressError('unknown', err instanceof Error ? err.message : String(err));
+}
+
+// The Go egress's texts, reproduced so API callers see the same messages.
+export const errors = {
+  invalidField: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field}`),
+  alreadyExists: () => new EgressError('already_exists', 'egress already exists'),
+  shuttingDown: () => new EgressError('unavailable', 'server is shutting down'),
+  notEnoughCpu: () => new EgressError('unavailable', 'not enough CPU'),
+  egressNotFound: () => new EgressError('not_found', 'egress not found'),
+  handlerFailedToStart: () => new EgressError('internal', 'handler failed to start'),
+  trackNotFound: (id: string) => new EgressError('not_found', `track ${id} not found`),
+  participantNotFound: (id: string) => new EgressError('not_found', `participant ${id} not found`),
+  notYetSupported: (mime: string) => new EgressError('invalid_argument', `${mime} is not yet supported`),
+};

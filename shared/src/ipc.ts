@@ -1,0 +1,29 @@
+// The typed channel between the supervisor and a handler (Node's fork IPC, never stdout).
+// EgressInfo and StartEgressRequest travel as base64 protobuf so that int64 times and oneofs survive.
+import type { Config } from './config/types.ts';
+import type { ErrorCode } from './errors.ts';
+
+export interface ProcessReport {
+  pid: number;
+  /** Process group to kill; equals pid for processes started detached. */
+  pgid: number;
+  name: string;
+  commandLine: string;
+}
+
+/** Supervisor → handler. */
+export type SupervisorMessage =
+  | { type: 'start'; request: string; config: Config }
+  | { type: 'stop'; id: number; reason: string }
+  | { type: 'kill'; reason: string };
+
+/** Handler → supervisor. */
+export type HandlerMessage =
+  | { type: 'ready' }
+  | { type: 'heartbeat' }
+  | { type: 'process'; process: ProcessReport }
+  | { type: 'status'; info: string }
+  | { type: 'reply'; id: number; info?: string; error?: { code: ErrorCode; message: string } }
+  | { type: 'finished'; info: string };
+
+export const HEARTBEAT_INTERVAL_MS = 1000;

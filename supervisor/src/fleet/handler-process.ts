@@ -1,0 +1,152 @@
+// One handler process per egress. A handler can end three ways, each handled here and nowhere else:
+// it finishes cleanly (sent `finished`), it dies (exit code or signal without `finished`), or it goes
+// silent (no heartbeat), in which case we kill it. Every process it reported is killed with it.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { EgressInfo } from '@livekit/protocol';
+import type { Config } from '@egress/shared/config/types.ts';
+import { decodeInfo } from '@egress/shared/egress-info.ts';
+import { EgressError } from '@egress/shared/errors.ts';
+import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type ProcessReport, type SupervisorMessage } from '@egress/shared/ipc.ts';
+import type { Logger } from '@egress/shared/logging.ts';
+
+const HANDLER_MAIN = fileURLToPath(new URL('../../../handler/src/main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+const READY_TIMEOUT_MS = 10_000;
+const SILENCE_LIMIT_MS = 3 * HEARTBEAT_INTERVAL_MS;
+
+export type HandlerExit = { kind: 'finished'; info: EgressInfo } | { kind: 'died'; reason: string };
+
+export class HandlerProcess {
+  readonly processes: ProcessReport[] = [];
+  readonly ready: Promise<void>;
+  readonly exited: Promise<HandlerExit>;
+  private readonly child: ChildProcess;
+  private finishedInfo?: EgressInfo;
+  private killReason?: string;
+  private lastHeard = Date.now();
+  private silenceTimer?: NodeJS.Timeout;
+  private nextCallId = 1;
+  private readonly calls = new Map<number, { resolve(i: EgressInfo): void; reject(e: Error): void }>();
+
+  constructor(
+    readonly egressId: string,
+    request: Uint8Array,
+    config: Config,
+    private readonly log: Logger,
+    private readonly onStatus: (info: EgressInfo) => void,
+  ) {
+    this.child = fork(HANDLER_MAIN, [], {
+      execArgv: ['--import', TSX],
+      // Its own process group, so that killing the group never touches the supervisor.
+      detached: true,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // rtc-node logs to stdout at debug level unless NODE_ENV=production.
+      env: { ...process.env, NODE_ENV: 'production', EGRESS_ID: egressId },
+    });
+    this.processes.push({ pid: this.child.pid!, pgid: this.child.pid!, name: 'handler', commandLine: `handler ${egressId}` });
+
+    this.ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill('handler failed to start');
+        reject(new EgressError('internal', 'handler failed to start'));
+      }, READY_TIMEOUT_MS);
+      this.child.on('message', (m: HandlerMessage) => {
+        if (m.type !== 'ready') return;
+        clearTimeout(timer);
+        this.watchHeartbeat();
+        resolve();
+      });
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        reject(new EgressError('internal', 'handler failed to start'));
+      });
+    });
+    this.ready.catch(() => undefined);
+
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        clearInterval(this.silenceTimer);
+        this.killGroups();
+        for (const call of this.calls.values()) call.reject(new EgressError('not_found', 'egress not found'));
+        this.calls.clear();
+        if (this.finishedInfo) return resolve({ kind: 'finished', info: this.finishedInfo });
+        const how = signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
+        resolve({ kind: 'died', reason: this.killReason ? `${this.killReason} (${how})` : `handler process died: ${how}` });
+      });
+    });
+
+    this.child.on('message', (m: HandlerMessage) => this.onMessage(m));
+    this.send({ type: 'start', request: Buffer.from(request).toString('base64'), config });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  private onMessage(m: HandlerMessage): void {
+    this.lastHeard = Date.now();
+    switch (m.type) {
+      case 'ready':
+      case 'heartbeat':
+        return;
+      case 'process':
+        this.processes.push(m.process);
+        return;
+      case 'status':
+        this.onStatus(decodeInfo(m.info));
+        return;
+      case 'reply': {
+        const call = this.calls.get(m.id);
+        this.calls.delete(m.id);
+        if (m.error) call?.reject(new EgressError(m.error.code, m.error.message));
+        else if (m.info) call?.resolve(decodeInfo(m.info));
+        return;
+      }
+      case 'finished':
+        this.finishedInfo = decodeInfo(m.info);
+        return;
+    }
+  }
+
+  private watchHeartbeat(): void {
+    this.silenceTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > SILENCE_LIMIT_MS) this.kill('handler stopped responding');
+    }, HEARTBEAT_INTERVAL_MS);
+  }
+
+  /** Graceful stop (EOS); resolves with the handler's EgressInfo at that moment. */
+  stop(reason: string): Promise<EgressInfo> {
+    const id = this.nextCallId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      if (!this.send({ type: 'stop', id, reason })) {
+        this.calls.delete(id);
+        reject(new EgressError('not_found', 'egress not found'));
+      }
+    });
+  }
+
+  /** SIGKILL the handler and everything it reported. */
+  kill(reason: string): void {
+    this.killReason ??= reason;
+    this.log.warn('killing handler', { egressId: this.egressId, reason });
+    this.killGroups();
+  }
+
+  private killGroups(): void {
+    for (const p of this.processes) {
+      try {
+        process.kill(-p.pgid, 'SIGKILL');
+      } catch {
+        // Already gone: nothing left to kill.
+      }
+    }
+  }
+
+  private send(m: SupervisorMessage): boolean {
+    if (!this.child.connected) return false;
+    this.child.send(m);
+    return true;
+  }
+}

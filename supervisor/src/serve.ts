@@ -1,0 +1,32 @@
+// `egress serve`: connect to Redis, serve psrpc, and handle signals.
+import type { Config } from '@egress/shared/config/types.ts';
+import { createLogger } from '@egress/shared/logging.ts';
+import { Bus } from '@egress/shared/psrpc/bus.ts';
+import { EgressService } from './service/egress-service.ts';
+
+export async function serve(config: Config, warnings: string[]): Promise<void> {
+  const log = createLogger({ level: config.logging.level, json: config.logging.json });
+  for (const w of warnings) log.warn(w);
+
+  const bus = new Bus(config.redis, log);
+  await bus.connect();
+  const service = new EgressService(bus, config, log);
+  await service.start();
+
+  let signals = 0;
+  const shutdown = async (how: 'drain' | 'stop') => {
+    if (++signals > 1) {
+      log.warn('second signal: killing every job');
+      service.killAll('server is shutting down');
+      process.exit(1);
+    }
+    log.info(how === 'drain' ? 'draining: no new jobs, running jobs finish' : 'stopping every job');
+    if (how === 'drain') await service.drain();
+    else await service.stopAll('Process killed');
+    await bus.close();
+    log.info('egress node stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('drain'));
+  process.on('SIGINT', () => void shutdown('stop'));
+}
