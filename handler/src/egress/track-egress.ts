@@ -2,6 +2,7 @@
 // implies, and report STARTING → ACTIVE → ENDING → COMPLETE (or FAILED/ABORTED) with the file result.
 import { copyFile, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { AudioFrame, type VideoFrameEvent } from '@livekit/rtc-node';
 import { EgressInfo, EgressStatus, FileInfo } from '@livekit/protocol';
 import type { Config } from '@egress/shared/config/types.ts';
@@ -132,7 +133,7 @@ export class TrackEgress {
     file.size = BigInt((await stat(destination)).size);
   }
 
-  private async pumpAudio(track: SubscribedTrack, input: NodeJS.WritableStream): Promise<GdpWriter | undefined> {
+  private async pumpAudio(track: SubscribedTrack, input: Writable): Promise<GdpWriter | undefined> {
     const reader = this.source.audioFrames(track.track).getReader();
     this.cancelRead = () => void reader.cancel();
     let writer: GdpWriter | undefined;
@@ -153,7 +154,7 @@ export class TrackEgress {
     return writer;
   }
 
-  private async pumpVideo(track: SubscribedTrack, input: NodeJS.WritableStream): Promise<GdpWriter | undefined> {
+  private async pumpVideo(track: SubscribedTrack, input: Writable): Promise<GdpWriter | undefined> {
     const reader = this.source.videoFrames(track.track).getReader();
     this.cancelRead = () => void reader.cancel();
     let writer: GdpWriter | undefined;

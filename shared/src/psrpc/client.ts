@@ -133,6 +133,26 @@ export class RpcClient {
     return responseType.fromBinary(res.rawResponse);
   }
 
+  /** A multi RPC: no claims; every server answers, and all answers that arrive before the timeout count. */
+  async callMulti<Res extends Message<Res>>(method: string, topic: string, request: Message, responseType: MessageType<Res>, timeoutMs: number): Promise<Res[]> {
+    await this.ensureSubscribed();
+    const requestId = newId('REQ_');
+    const sentAt = nowNs();
+    const frame = new Request({ requestId, clientId: this.clientId, sentAt, expiry: sentAt + BigInt(timeoutMs) * 1_000_000n, multi: true, rawRequest: request.toBinary() });
+    const results: Res[] = [];
+    this.pending.set(requestId, {
+      onClaim: () => undefined,
+      onResponse: (res) => {
+        if (res.error) this.log.debug('multi call error answer', { method, error: res.error });
+        else results.push(responseType.fromBinary(res.rawResponse));
+      },
+    });
+    await this.bus.publish(channels.request(this.service, method, topic), encodeFrame('Request', frame));
+    await new Promise((r) => setTimeout(r, timeoutMs));
+    this.pending.delete(requestId);
+    return results;
+  }
+
   async close(): Promise<void> {
     const subs = await this.subscriptions;
     await Promise.all((subs ?? []).map((s) => s.close()));

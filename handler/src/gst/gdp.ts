@@ -1,0 +1,151 @@
+/**
+ * GStreamer Data Protocol (GDP 1.0) encoding, so Node can feed raw media into
+ * `gst-launch-1.0 ... fdsrc fd=N ! gdpdepay ! ...`.
+ *
+ * Why GDP and not raw bytes: a raw byte stream carries no timestamps, so gst would
+ * have to invent them from byte counts, and any stall upstream would silently shift
+ * audio against video. GDP frames every buffer with its own PTS and duration.
+ *
+ * Every packet is a 62-byte big-endian header followed by a payload. A stream must
+ * begin with stream-start, caps and segment packets; with caps alone gdpdepay floods
+ * CRITICALs and muxers produce empty files.
+ */
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+
+export const GDP_HEADER_LENGTH = 62;
+
+/** GST_CLOCK_TIME_NONE / GST_BUFFER_OFFSET_NONE. */
+export const GST_NONE = 0xffff_ffff_ffff_ffffn;
+
+const PAYLOAD_BUFFER = 1;
+const PAYLOAD_CAPS = 2;
+// Event packets use 64 + GstEventType; the type encodes (number << 8) | flags,
+// here downstream | serialized | sticky (0x0e).
+const PAYLOAD_EVENT_BASE = 64;
+const EVENT_STREAM_START = 0x280e;
+const EVENT_SEGMENT = 0x460e;
+
+const SEGMENT_STRUCTURE =
+  'GstEventSegment, segment=(GstSegment)"segment, flags=(GstSegmentFlags)GST_SEGMENT_FLAG_NONE, ' +
+  'rate=(double)1, applied-rate=(double)1, format=(GstFormat)time, base=(guint64)0, offset=(guint64)0, ' +
+  'start=(guint64)0, stop=(guint64)18446744073709551615, time=(guint64)0, position=(guint64)0, ' +
+  'duration=(guint64)18446744073709551615;";';
+
+function header(payloadType: number, payloadLength: number): Buffer {
+  const h = Buffer.alloc(GDP_HEADER_LENGTH); // CRC fields stay 0 = "not checked"
+  h[0] = 1; // major version
+  h[1] = 0; // minor version
+  h[2] = 0; // flags: no header/payload CRC
+  h.writeUInt16BE(payloadType, 4);
+  h.writeUInt32BE(payloadLength, 6);
+  return h;
+}
+
+/** Caps and event payloads are C strings: the NUL terminator is part of the length. */
+function stringPacket(payloadType: number, text: string): Buffer {
+  const payload = Buffer.from(text + '\0', 'utf8');
+  return Buffer.concat([header(payloadType, payload.length), payload]);
+}
+
+/** Stream-start packet (header + payload). */
+export function gdpStreamStart(streamId: string): Buffer {
+  return stringPacket(
+    PAYLOAD_EVENT_BASE + EVENT_STREAM_START,
+    `GstEventStreamStart, stream-id=(string)${streamId}, flags=(GstStreamFlags)GST_STREAM_FLAG_NONE, group-id=(uint)1;`,
+  );
+}
+
+/** Caps packet, e.g. `gdpCaps('audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2')`. */
+export function gdpCaps(caps: string): Buffer {
+  return stringPacket(PAYLOAD_CAPS, caps);
+}
+
+/** An open-ended TIME segment starting at 0, so buffer PTS are running times. */
+export function gdpSegment(): Buffer {
+  return stringPacket(PAYLOAD_EVENT_BASE + EVENT_SEGMENT, SEGMENT_STRUCTURE);
+}
+
+/** The three packets every GDP stream must start with. */
+export function gdpPreamble(streamId: string, caps: string): Buffer {
+  return Buffer.concat([gdpStreamStart(streamId), gdpCaps(caps), gdpSegment()]);
+}
+
+/** Header of a buffer packet; the payload bytes follow it on the wire. */
+export function gdpBufferHeader(payloadLength: number, ptsNs: bigint, durationNs: bigint | null): Buffer {
+  const h = header(PAYLOAD_BUFFER, payloadLength);
+  h.writeBigUInt64BE(ptsNs, 10);
+  h.writeBigUInt64BE(durationNs ?? GST_NONE, 18);
+  h.writeBigUInt64BE(GST_NONE, 26); // offset
+  h.writeBigUInt64BE(GST_NONE, 34); // offset_end
+  // [42..43] buffer flags stay 0
+  h.writeBigUInt64BE(GST_NONE, 44); // DTS: raw media has no decode order
+  return h;
+}
+
+export interface GdpWriterOptions {
+  /** Identifies the stream inside gst (stream-start event); unique per branch. */
+  streamId: string;
+  /** Caps string of the raw media, e.g. `video/x-raw,format=I420,width=640,height=360,framerate=0/1`. */
+  caps: string;
+  /**
+   * Frames are dropped while more than this many bytes wait in the socket.
+   * gst may fall behind (slow encoder, loaded host); queuing every raw frame in
+   * Node would grow memory without bound. Use Infinity for streams that must not
+   * lose data (audio), a few frames' worth for video.
+   */
+  maxBacklogBytes: number;
+}
+
+/**
+ * Writes one timestamped media stream into one gst input fd.
+ *
+ * The preamble is written at construction, so create the writer once the caps are
+ * known (for video: at the first frame). Payloads are referenced, not copied, until
+ * the socket has flushed them: do not reuse a payload's memory after `write`.
+ */
+export class GdpWriter {
+  /** Frames not written: backlog over `maxBacklogBytes`, or the stream already ended or broken. */
+  dropped = 0;
+  private readonly stream: Writable;
+  private readonly maxBacklogBytes: number;
+  private ending: Promise<void> | undefined;
+
+  constructor(stream: Writable, opts: GdpWriterOptions) {
+    this.stream = stream;
+    this.maxBacklogBytes = opts.maxBacklogBytes;
+    // When gst exits first, writes fail with EPIPE; without a listener that error
+    // would crash the process. The runner reports why gst exited.
+    stream.on('error', () => {});
+    stream.write(gdpPreamble(opts.streamId, opts.caps));
+  }
+
+  /** Queues one frame; returns false if it was dropped instead. */
+  write(payload: Uint8Array, ptsNs: bigint, durationNs: bigint | null): boolean {
+    const s = this.stream;
+    if (s.destroyed || s.writableEnded || s.writableLength > this.maxBacklogBytes) {
+      this.dropped++;
+      return false;
+    }
+    // Corked, header and payload leave in one writev without copying the payload.
+    s.cork();
+    s.write(gdpBufferHeader(payload.byteLength, ptsNs, durationNs));
+    s.write(payload);
+    s.uncork();
+    return true;
+  }
+
+  /**
+   * Ends the stream: gst sees end-of-file on this fd, which gdpdepay turns into EOS
+   * for this branch. Resolves once everything queued is flushed, or the stream is
+   * gone (gst exited); never rejects. Safe to call more than once.
+   */
+  end(): Promise<void> {
+    this.ending ??= (() => {
+      const done = finished(this.stream, { readable: false }).catch(() => {});
+      this.stream.end();
+      return done;
+    })();
+    return this.ending;
+  }
+}

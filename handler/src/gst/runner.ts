@@ -1,0 +1,184 @@
+/**
+ * Runs one `gst-launch-1.0 -e` process and reports how it ended.
+ *
+ * Media goes in through extra pipe fds (3, 4, ...) that the pipeline reads with
+ * `fdsrc fd=N`. Stopping is graceful: SIGINT makes gst-launch (with -e) send EOS,
+ * so muxers finalize their files; SIGKILL is only the watchdog's last resort,
+ * because a plain MP4 killed that way is unreadable.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+
+export interface GstLogger {
+  debug(msg: string, meta?: object): void;
+  warn(msg: string, meta?: object): void;
+  error(msg: string, meta?: object): void;
+}
+
+export interface GstExit {
+  code: number | null;
+  signal: string | null;
+  /** First error gst reported (element error text, or why the pipeline could not be built). */
+  error?: string;
+  /** True when stop() had to SIGKILL because gst did not finish within the timeout. */
+  killedByWatchdog: boolean;
+}
+
+export interface GstProcess {
+  /** Also the process group id. -1 if gst-launch could not be spawned (`exited` carries why). */
+  pid: number;
+  /** Writable ends of fd 3, 4, ... in order. */
+  inputs: Writable[];
+  commandLine: string;
+  /** SIGINT (→ EOS), then SIGKILL if gst has not exited after `timeoutMs` (default 10000). */
+  stop(opts?: { timeoutMs?: number }): Promise<GstExit>;
+  /** SIGKILL to the whole process group, at once. */
+  kill(): void;
+  exited: Promise<GstExit>;
+}
+
+export interface StartGstOptions {
+  /** How many pipe fds to open after stdio 0-2 (1 → fd 3, 2 → fds 3 and 4). */
+  extraFds: number;
+  logger?: GstLogger;
+  /** Added to the inherited environment (e.g. GST_DEBUG). */
+  env?: Record<string, string>;
+}
+
+const GST_LAUNCH = 'gst-launch-1.0';
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+const SAFE_SHELL_WORD = /^[\w@%+=:,./-]+$/;
+
+function shellQuote(arg: string): string {
+  if (arg === '!' || SAFE_SHELL_WORD.test(arg)) return arg;
+  return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The command as a shell would need it, for logs and for reproducing a pipeline by hand. */
+export function gstCommandLine(args: string[]): string {
+  return [GST_LAUNCH, '-e', ...args].map(shellQuote).join(' ');
+}
+
+/**
+ * gst-launch installs its SIGINT handler only after the pipeline has been asked to
+ * go to PAUSED; a SIGINT before that kills it outright (no EOS, broken file). Any
+ * of these status lines is printed after the handler is in place, or just before.
+ */
+const SIGINT_READY = /^(Pipeline is |Setting pipeline to PLAYING)/;
+
+/** The text of the first error gst reports, or undefined for other lines. */
+export function parseGstError(line: string): string | undefined {
+  // ERROR: from element /GstPipeline:pipeline0/GstFileSink:filesink0: Could not open file ...
+  const fromElement = /^ERROR: from element \S+: (.*)$/.exec(line);
+  if (fromElement) return fromElement[1];
+  // ERROR: pipeline could not be constructed: ... / ERROR: pipeline doesn't want to preroll.
+  const plain = /^ERROR: (.*)$/.exec(line);
+  if (plain) return plain[1];
+  // A parse failure (unknown element, unlinkable caps) is printed as a warning but fails the run.
+  const erroneous = /^WARNING: erroneous pipeline: (.*)$/.exec(line);
+  return erroneous?.[1];
+}
+
+export function startGst(args: string[], opts: StartGstOptions): GstProcess {
+  const log = opts.logger;
+  const commandLine = gstCommandLine(args);
+  const child = spawn(GST_LAUNCH, ['-e', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(opts.extraFds).fill('pipe')],
+    // Own process group, so a supervisor can kill gst with everything it spawned.
+    detached: true,
+    env: { ...process.env, ...opts.env },
+  });
+  // Undefined when the binary could not be spawned; 'error' then settles `exited`.
+  const pid = child.pid;
+
+  let firstError: string | undefined;
+  let sigintReady = false;
+  let killedByWatchdog = false;
+  let hasExited = false;
+  let onSigintReady: (() => void) | undefined;
+
+  const watch = (stream: Readable | null, name: 'stdout' | 'stderr'): void => {
+    if (!stream) return;
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      const error = parseGstError(line);
+      if (error !== undefined) {
+        firstError ??= error;
+        log?.error(`gst: ${line}`, { pid });
+      } else if (line.startsWith('WARNING:')) {
+        log?.warn(`gst: ${line}`, { pid });
+      } else {
+        log?.debug(`gst ${name}: ${line}`, { pid });
+      }
+      if (!sigintReady && SIGINT_READY.test(line)) {
+        sigintReady = true;
+        onSigintReady?.();
+      }
+    });
+  };
+  watch(child.stdout, 'stdout');
+  watch(child.stderr, 'stderr');
+
+  const inputs = child.stdio.slice(3).map((s) => {
+    const w = s as Writable;
+    // EPIPE after gst exits must not crash us; the exit status says what happened.
+    w.on('error', (err) => log?.debug('gst input closed with error', { pid, error: err.message }));
+    return w;
+  });
+
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    if (hasExited || pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // The group is already gone (exit racing with us); nothing left to signal.
+    }
+  };
+
+  // If Node exits while gst still runs, gst would keep writing files nobody
+  // finalizes or uploads. Take it down with us.
+  const killOnExit = (): void => signalGroup('SIGKILL');
+  process.on('exit', killOnExit);
+
+  const exited = new Promise<GstExit>((resolve) => {
+    const settle = (code: number | null, signal: string | null, spawnError?: string): void => {
+      if (hasExited) return;
+      hasExited = true;
+      process.off('exit', killOnExit);
+      const error = spawnError ?? firstError;
+      resolve({ code, signal, killedByWatchdog, ...(error !== undefined && { error }) });
+    };
+    child.on('error', (err) => {
+      log?.error('gst-launch could not be started', { commandLine, error: err.message });
+      settle(null, null, err.message);
+    });
+    // 'close' (not 'exit') waits until stdout/stderr are drained, so every ERROR line has been parsed.
+    child.on('close', (code, signal) => settle(code, signal));
+  });
+
+  let stopping: Promise<GstExit> | undefined;
+  const stop = ({ timeoutMs = DEFAULT_STOP_TIMEOUT_MS } = {}): Promise<GstExit> => {
+    stopping ??= (() => {
+      const watchdog = setTimeout(() => {
+        killedByWatchdog = true;
+        log?.warn('gst did not stop in time, killing it', { pid, timeoutMs });
+        signalGroup('SIGKILL');
+      }, timeoutMs);
+      const sendSigint = (): void => signalGroup('SIGINT');
+      if (sigintReady) sendSigint();
+      else onSigintReady = sendSigint;
+      return exited.finally(() => clearTimeout(watchdog));
+    })();
+    return stopping;
+  };
+
+  return {
+    pid: pid ?? -1,
+    inputs,
+    commandLine,
+    stop,
+    kill: () => signalGroup('SIGKILL'),
+    exited,
+  };
+}

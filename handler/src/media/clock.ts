@@ -1,0 +1,138 @@
+/**
+ * Presentation timestamps for media decoded by rtc-node (the "SDK source").
+ *
+ * All PTS are nanoseconds on the job's timeline: 0 is `origin`, the monotonic time
+ * at which recording started, shared by every track of the job. Audio and video
+ * are both anchored to when their first frame arrived on that timeline, which is
+ * what keeps them in sync with each other and with tracks that join later.
+ *
+ * - Video: rtc-node gives each frame a `timestampUs` on libwebrtc's monotonic
+ *   capture clock. Its deltas are exact, arrival times are jittery, so PTS follow
+ *   the deltas. A gap in timestamps (sender stalled) stays a gap.
+ * - Audio: frames carry no timestamp. PTS come from the running sample count, which
+ *   is exact between gaps, checked against the arrival clock: a large lag means
+ *   audio went missing (re-anchor, keep the gap), a small one is clock drift
+ *   (slew gently). Timing by byte count alone would close every gap and drift
+ *   audio ahead of video after each stall.
+ */
+
+export type NowNs = () => bigint;
+
+/** Monotonic nanoseconds; the clock `origin` must be taken from too. */
+export const monotonicNs: NowNs = () => process.hrtime.bigint();
+
+/**
+ * A video timestamp this far behind the previous one is not reordering but a new
+ * timeline (e.g. the sender's track restarted); without this, clamping every frame
+ * to previous + 1 µs would freeze video until the new timestamps caught up.
+ */
+export const VIDEO_RESET_US = 1_000_000n;
+
+/** Arrival lag beyond which audio is treated as missing and the gap is kept: well above
+ *  normal delivery jitter (tens of ms), and before a lip-sync error becomes obvious. */
+export const AUDIO_GAP_NS = 200_000_000n;
+
+/** Arrival jitter below this is noise; the sample clock is left alone. */
+export const AUDIO_DRIFT_DEADBAND_NS = 20_000_000n;
+
+/** Largest correction per frame, as a fraction of its duration. 0.5% outpaces real
+ *  clock drift (≈0.01%) many times over, yet moves a 10 ms frame by only 50 µs. */
+export const AUDIO_MAX_SLEW = 0.005;
+
+const NS_PER_US = 1_000n;
+const NS_PER_S = 1_000_000_000n;
+
+function arrivalPts(now: NowNs, origin: bigint): bigint {
+  const t = now() - origin;
+  return t > 0n ? t : 0n;
+}
+
+export class VideoClock {
+  private readonly origin: bigint;
+  private readonly now: NowNs;
+  /** The anchor frame's timestamp maps to `anchorPts`; later frames add their delta to it. */
+  private state: { anchorTsUs: bigint; anchorPts: bigint; lastTsUs: bigint; lastPts: bigint } | undefined;
+
+  constructor(origin: bigint, now: NowNs = monotonicNs) {
+    this.origin = origin;
+    this.now = now;
+  }
+
+  /** PTS (ns) of a frame with rtc-node's `timestampUs`; strictly increasing. */
+  ptsFor(timestampUs: bigint): bigint {
+    const s = this.state;
+    if (!s || timestampUs < s.lastTsUs - VIDEO_RESET_US) {
+      const arrival = arrivalPts(this.now, this.origin);
+      const pts = s && arrival <= s.lastPts ? s.lastPts + NS_PER_US : arrival;
+      this.state = { anchorTsUs: timestampUs, anchorPts: pts, lastTsUs: timestampUs, lastPts: pts };
+      return pts;
+    }
+    // Equal or slightly older timestamps would make PTS go backwards, which muxers reject.
+    const tsUs = timestampUs > s.lastTsUs ? timestampUs : s.lastTsUs + 1n;
+    s.lastTsUs = tsUs;
+    s.lastPts = s.anchorPts + (tsUs - s.anchorTsUs) * NS_PER_US;
+    return s.lastPts;
+  }
+}
+
+export class AudioClock {
+  private readonly origin: bigint;
+  private readonly now: NowNs;
+  private sampleRate = 0;
+  /** PTS of the first sample since the last (re-)anchoring. */
+  private anchorPts = 0n;
+  private samplesSinceAnchor = 0n;
+  /** Accumulated drift correction since the last anchoring. */
+  private slewNs = 0n;
+  /** Where the next frame starts; frames are contiguous between anchorings. */
+  private nextPts: bigint | undefined;
+
+  constructor(origin: bigint, now: NowNs = monotonicNs) {
+    this.origin = origin;
+    this.now = now;
+  }
+
+  /** PTS and duration (ns) of the frame that has just arrived. */
+  ptsFor(samplesPerChannel: number, sampleRate: number): { pts: bigint; duration: bigint } {
+    const arrival = arrivalPts(this.now, this.origin);
+    const next = this.nextPts;
+    let pts: bigint;
+    if (next === undefined) {
+      pts = this.reanchor(arrival, sampleRate);
+    } else if (sampleRate !== this.sampleRate) {
+      // The sample count only means time at one rate: continue from where we are.
+      pts = this.reanchor(next, sampleRate);
+    } else if (arrival - next > AUDIO_GAP_NS) {
+      // Audio stopped arriving for a while: start again at the arrival time so the
+      // silence stays on the timeline instead of pulling later audio earlier.
+      // A stall of our own event loop looks the same from here; the frames queued
+      // during it then run ahead of the arrival clock and are slewed back.
+      pts = this.reanchor(arrival, sampleRate);
+    } else {
+      pts = next;
+    }
+
+    const lag = arrival - pts;
+    if (lag > AUDIO_DRIFT_DEADBAND_NS || lag < -AUDIO_DRIFT_DEADBAND_NS) {
+      // Stretch or shrink this frame a little; never jump, since a jump is an audible
+      // gap or an overlap downstream. Early audio (negative lag) can only be slewed
+      // back: PTS must not go backwards.
+      const nominal = (BigInt(samplesPerChannel) * NS_PER_S) / BigInt(sampleRate);
+      const maxStep = BigInt(Math.round(Number(nominal) * AUDIO_MAX_SLEW));
+      this.slewNs += lag > maxStep ? maxStep : lag < -maxStep ? -maxStep : lag;
+    }
+
+    this.samplesSinceAnchor += BigInt(samplesPerChannel);
+    const end = this.anchorPts + (this.samplesSinceAnchor * NS_PER_S) / BigInt(sampleRate) + this.slewNs;
+    this.nextPts = end;
+    return { pts, duration: end - pts };
+  }
+
+  private reanchor(pts: bigint, sampleRate: number): bigint {
+    this.sampleRate = sampleRate;
+    this.anchorPts = pts;
+    this.samplesSinceAnchor = 0n;
+    this.slewNs = 0n;
+    return pts;
+  }
+}

@@ -1,0 +1,292 @@
+import { execa } from 'execa';
+
+/*
+ * Output checkers built on ffprobe/ffmpeg. Times returned by beepTimes/flashTimes are
+ * seconds from the start of the file (ffmpeg shifts the container start_time to 0), so
+ * the two lists can be compared to measure A/V sync.
+ */
+
+export interface ProbeStream {
+  codecType: 'audio' | 'video';
+  codecName: string;
+  width?: number;
+  height?: number;
+  frameRate?: number;
+  sampleRate?: number;
+  channels?: number;
+  profile?: string;
+}
+
+export interface ProbeResult {
+  formatName: string;
+  /** seconds */
+  duration: number;
+  /** bytes */
+  size: number;
+  streams: ProbeStream[];
+}
+
+interface FfprobeJson {
+  format?: { format_name?: string; duration?: string; size?: string };
+  streams?: {
+    codec_type?: string;
+    codec_name?: string;
+    profile?: string;
+    width?: number;
+    height?: number;
+    avg_frame_rate?: string;
+    r_frame_rate?: string;
+    sample_rate?: string;
+    channels?: number;
+  }[];
+}
+
+function errorTail(stderr: string, lines = 15): string {
+  return stderr
+    .split('\n')
+    .filter((l) => !l.includes('Parsed_showinfo'))
+    .slice(-lines)
+    .join('\n');
+}
+
+async function run(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const result = await execa(command, args, { reject: false, stdin: 'ignore' });
+  if (result.exitCode !== 0 || result.failed) {
+    throw new Error(`${command} ${args.join(' ')} failed (exit ${result.exitCode}):\n${errorTail(result.stderr)}`);
+  }
+  return { stdout: result.stdout, stderr: result.stderr };
+}
+
+function positive(value: string | number | undefined): number | undefined {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+function rate(fraction: string | undefined): number | undefined {
+  if (!fraction) return undefined;
+  const [num, den] = fraction.split('/').map(Number);
+  if (num === undefined || !den) return positive(num);
+  return positive(num / den);
+}
+
+// Live-written files (WebM, fragmented MP4, MPEG-TS) often have no duration in the header,
+// and elementary streams (.h264, .ivf) have packet durations but no timestamps.
+async function durationFromPackets(path: string): Promise<number> {
+  const { stdout } = await run('ffprobe', [
+    '-v', 'error',
+    '-show_entries', 'packet=pts_time,duration_time',
+    '-of', 'csv=p=0',
+    path,
+  ]);
+  let end = 0;
+  let total = 0;
+  for (const line of stdout.split('\n')) {
+    const [pts, duration] = line.split(',').map(Number);
+    const d = duration !== undefined && Number.isFinite(duration) ? duration : 0;
+    total += d;
+    if (pts !== undefined && Number.isFinite(pts)) end = Math.max(end, pts + d);
+  }
+  return end || total;
+}
+
+export async function probe(path: string): Promise<ProbeResult> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path]);
+  const json = JSON.parse(stdout) as FfprobeJson;
+  const streams: ProbeStream[] = [];
+  for (const s of json.streams ?? []) {
+    if (s.codec_type !== 'audio' && s.codec_type !== 'video') continue;
+    const stream: ProbeStream = { codecType: s.codec_type, codecName: s.codec_name ?? 'unknown' };
+    if (s.profile) stream.profile = s.profile;
+    if (s.codec_type === 'video') {
+      if (s.width) stream.width = s.width;
+      if (s.height) stream.height = s.height;
+      const fps = rate(s.avg_frame_rate) ?? rate(s.r_frame_rate);
+      if (fps) stream.frameRate = fps;
+    } else {
+      const sampleRate = positive(s.sample_rate);
+      if (sampleRate) stream.sampleRate = sampleRate;
+      if (s.channels) stream.channels = s.channels;
+    }
+    streams.push(stream);
+  }
+  return {
+    formatName: json.format?.format_name ?? 'unknown',
+    duration: positive(json.format?.duration) ?? (await durationFromPackets(path)),
+    size: Number(json.format?.size ?? 0),
+    streams,
+  };
+}
+
+export interface AudioLevel {
+  meanDb: number;
+  maxDb: number;
+}
+
+export async function audioLevel(path: string): Promise<AudioLevel> {
+  const { stderr } = await run('ffmpeg', [
+    '-nostdin', '-hide_banner', '-nostats',
+    '-i', path,
+    '-map', '0:a:0',
+    '-af', 'volumedetect',
+    '-f', 'null', '-',
+  ]);
+  const mean = /mean_volume:\s*(-?[\d.]+|-inf) dB/.exec(stderr);
+  const max = /max_volume:\s*(-?[\d.]+|-inf) dB/.exec(stderr);
+  if (!mean?.[1] || !max?.[1]) throw new Error(`audioLevel: no volumedetect output for ${path}:\n${errorTail(stderr)}`);
+  const db = (s: string) => (s === '-inf' ? -Infinity : Number(s));
+  return { meanDb: db(mean[1]), maxDb: db(max[1]) };
+}
+
+export const SILENCE_DB = -60;
+
+export async function isSilent(path: string): Promise<boolean> {
+  return (await audioLevel(path)).meanDb < SILENCE_DB;
+}
+
+// Video is analysed as tiny grayscale frames: enough to see motion and flashes, cheap to decode.
+const GRAY_W = 64;
+const GRAY_H = 36;
+const GRAY_SIZE = GRAY_W * GRAY_H;
+/** Mean absolute per-pixel difference (0..255) above which two frames count as different. */
+const CHANGE_THRESHOLD = 1;
+/** Mean luma (full-range 0..255 gray) of a "white" frame. */
+const FLASH_LUMA = 200;
+// The publisher's markers are 100 ms long, once a second.
+const MARKER_DEBOUNCE_S = 0.5;
+const MARKER_MAX_S = 0.3;
+
+interface GrayFrameStats {
+  time: number;
+  meanLuma: number;
+  /** mean absolute difference to the previous frame; Infinity for the first */
+  diff: number;
+}
+
+async function grayFrameStats(path: string): Promise<GrayFrameStats[]> {
+  const subprocess = execa(
+    'ffmpeg',
+    [
+      '-nostdin', '-hide_banner', '-nostats',
+      '-i', path,
+      '-map', '0:v:0',
+      // showinfo logs each frame's pts_time, matched to the raw frames by order
+      '-vf', `scale=${GRAY_W}:${GRAY_H}:flags=area,format=gray,showinfo`,
+      '-fps_mode', 'passthrough',
+      '-f', 'rawvideo', 'pipe:1',
+    ],
+    { reject: false, stdin: 'ignore', buffer: { stdout: false }, encoding: 'buffer' },
+  );
+
+  const stats: Omit<GrayFrameStats, 'time'>[] = [];
+  let previous: Buffer | undefined;
+  let pending: Buffer = Buffer.alloc(0);
+  subprocess.stdout.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= GRAY_SIZE) {
+      const frame = pending.subarray(0, GRAY_SIZE);
+      pending = pending.subarray(GRAY_SIZE);
+      let sum = 0;
+      let diff = 0;
+      for (let i = 0; i < GRAY_SIZE; i++) {
+        const v = frame[i]!;
+        sum += v;
+        if (previous) diff += Math.abs(v - previous[i]!);
+      }
+      stats.push({ meanLuma: sum / GRAY_SIZE, diff: previous ? diff / GRAY_SIZE : Infinity });
+      previous = Buffer.from(frame);
+    }
+  });
+
+  const result = await subprocess;
+  const stderr = new TextDecoder().decode(result.stderr);
+  if (result.exitCode !== 0 || result.failed) {
+    throw new Error(`ffmpeg (gray frames of ${path}) failed (exit ${result.exitCode}):\n${errorTail(stderr)}`);
+  }
+  const times = [...stderr.matchAll(/Parsed_showinfo.*? n:\s*\d+ .*?pts_time:(\S+)/g)].map((m) => Number(m[1]));
+  if (times.length !== stats.length) {
+    throw new Error(`ffmpeg (gray frames of ${path}): ${stats.length} frames but ${times.length} timestamps`);
+  }
+  return stats.map((s, i) => ({ ...s, time: times[i]! }));
+}
+
+export interface VideoChanges {
+  frames: number;
+  /** frames that differ visibly from the previous one (the first frame counts); 1 for a frozen video */
+  distinctFrames: number;
+}
+
+export async function videoChanges(path: string): Promise<VideoChanges> {
+  const stats = await grayFrameStats(path);
+  return { frames: stats.length, distinctFrames: stats.filter((s) => s.diff > CHANGE_THRESHOLD).length };
+}
+
+/**
+ * Start times of short pulses in a sampled on/off signal. "on" samples less than
+ * MARKER_DEBOUNCE_S apart form one pulse (codec artifacts can break a marker up); pulses
+ * longer than MARKER_MAX_S are content (a steady tone, a white slide), not markers.
+ */
+function pulseStarts(samples: { time: number; on: boolean }[]): number[] {
+  const starts: number[] = [];
+  let first = NaN;
+  let last = NaN;
+  const close = () => {
+    if (last - first <= MARKER_MAX_S) starts.push(first);
+  };
+  for (const { time, on } of samples) {
+    if (!on) continue;
+    if (!(time - last <= MARKER_DEBOUNCE_S)) {
+      close();
+      first = time;
+    }
+    last = time;
+  }
+  close();
+  return starts;
+}
+
+/** Start times (s) of full-white frames, i.e. the publisher's once-a-second flash. */
+export async function flashTimes(path: string): Promise<number[]> {
+  const stats = await grayFrameStats(path);
+  return pulseStarts(stats.map((s) => ({ time: s.time, on: s.meanLuma >= FLASH_LUMA })));
+}
+
+const BEEP_RATE = 8000;
+const BEEP_WINDOW = 40; // 5 ms at 8 kHz, five periods of 1 kHz
+/** Beeps quieter than this (after the band-pass) are not looked for. */
+const BEEP_MIN_RMS = 32767 * 10 ** (-40 / 20);
+
+/** Start times (s) of 1 kHz beeps, i.e. the publisher's once-a-second marker. */
+export async function beepTimes(path: string): Promise<number[]> {
+  const result = await execa(
+    'ffmpeg',
+    [
+      '-nostdin', '-hide_banner', '-nostats', '-v', 'error',
+      '-i', path,
+      '-map', '0:a:0',
+      // async+first_pts pads the start and fills gaps with silence so that sample
+      // positions stay on the file's timeline
+      '-af', 'aresample=async=1:first_pts=0,bandpass=f=1000:width_type=h:w=200',
+      '-ac', '1', '-ar', String(BEEP_RATE),
+      '-f', 's16le', 'pipe:1',
+    ],
+    { reject: false, stdin: 'ignore', encoding: 'buffer' },
+  );
+  if (result.exitCode !== 0 || result.failed) {
+    const stderr = new TextDecoder().decode(result.stderr);
+    throw new Error(`ffmpeg (beeps of ${path}) failed (exit ${result.exitCode}):\n${errorTail(stderr)}`);
+  }
+  // copied so that the samples start on an even byte offset
+  const bytes = Uint8Array.from(result.stdout);
+  const pcm = new Int16Array(bytes.buffer, 0, Math.floor(bytes.byteLength / 2));
+  const rms: number[] = [];
+  for (let start = 0; start + BEEP_WINDOW <= pcm.length; start += BEEP_WINDOW) {
+    let energy = 0;
+    for (let i = start; i < start + BEEP_WINDOW; i++) energy += pcm[i]! * pcm[i]!;
+    rms.push(Math.sqrt(energy / BEEP_WINDOW));
+  }
+  const peak = rms.reduce((a, b) => Math.max(a, b), 0);
+  if (peak < BEEP_MIN_RMS) return [];
+  // relative threshold: the beep level depends on the codecs in between, the tone leaks ~-27 dB
+  const threshold = peak / 4;
+  return pulseStarts(rms.map((r, i) => ({ time: (i * BEEP_WINDOW) / BEEP_RATE, on: r >= threshold })));
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs everything the egress tests need: Debian packages, npm modules and a pinned
+# livekit-server. Idempotent; when everything is present it only runs a few cheap checks.
+set -euo pipefail
+
+LIVEKIT_SERVER_VERSION=v1.13.5
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=(sudo)
+fi
+
+# --- Debian packages -------------------------------------------------------------------
+mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' deploy/packages.txt)
+missing=()
+for pkg in "${packages[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]; then
+    missing+=("$pkg")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing apt packages: ${missing[*]}"
+  # Installing nginx/redis-server would otherwise start system services (nginx's default
+  # site listens on 0.0.0.0:80); the rig runs its own instances on 127.0.0.1.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+    "${SUDO[@]}" chmod +x "$policy"
+    trap '"${SUDO[@]}" rm -f "$policy"' EXIT
+  fi
+  "${SUDO[@]}" apt-get update
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# --- npm modules -----------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ node_modules/.package-lock.json -ot package-lock.json ]; then
+  echo "setup: installing npm modules (npm ci)"
+  # The npmrc of some images sets nodedir, which npm 10 warns about on every command.
+  npm ci --no-audit --no-fund 2> >(grep -v 'Unknown user config "nodedir"' >&2)
+fi
+
+# --- livekit-server --------------------------------------------------------------------
+server_bin=$ROOT/.cache/bin/server
+version_file=$ROOT/.cache/bin/server.version
+if [ ! -x "$server_bin" ] || ! grep -qxF "$LIVEKIT_SERVER_VERSION" "$version_file" 2>/dev/null; then
+  export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
+  if ! command -v go >/dev/null; then
+    echo "setup: Go is required to build livekit-server $LIVEKIT_SERVER_VERSION (its go.mod needs Go >= 1.26); install it from https://go.dev/dl/ into /usr/local/go" >&2
+    exit 1
+  fi
+  echo "setup: building livekit-server $LIVEKIT_SERVER_VERSION (first run takes a few minutes)…"
+  mkdir -p "$ROOT/.cache/bin"
+  GOBIN=$ROOT/.cache/bin go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION"
+  echo "$LIVEKIT_SERVER_VERSION" >"$version_file"
+fi

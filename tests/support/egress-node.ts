@@ -1,0 +1,70 @@
+// Starts a real `egress serve` process for a suite, pointed at a deployment's Redis and livekit-server.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, createWriteStream, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import type { Deployment } from '../rig/deployment.ts';
+
+const EGRESS_BIN = fileURLToPath(new URL('../../bin/egress', import.meta.url));
+
+export interface EgressNode {
+  process: ChildProcess;
+  outputDir: string;
+  logPath: string;
+  log(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startEgressNode(d: Deployment, extra: Record<string, unknown> = {}): Promise<EgressNode> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'egress-node-'));
+  const outputDir = path.join(dir, 'out');
+  const config = {
+    api_key: d.apiKey,
+    api_secret: d.apiSecret,
+    ws_url: d.wsUrl,
+    redis: { address: d.redis.address, username: d.redis.username, password: d.redis.password, db: d.redis.db },
+    logging: { level: 'debug' },
+    local_output_dir: outputDir,
+    tmp_dir: path.join(dir, 'tmp'),
+    ...extra,
+  };
+  const logPath = path.join(dir, 'egress.log');
+  const logFile = createWriteStream(logPath);
+  const child = spawn(EGRESS_BIN, ['serve'], {
+    env: { ...process.env, EGRESS_CONFIG_BODY: YAML.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.pipe(logFile);
+  child.stderr!.pipe(logFile);
+  const log = () => readFileSync(logPath, 'utf8');
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`egress node did not become ready:\n${log()}`)), 20_000);
+    const onData = (b: Buffer) => {
+      if (b.toString().includes('egress node ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`egress node exited with ${code}:\n${log()}`)));
+  });
+
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    process: child,
+    outputDir,
+    logPath,
+    log,
+    async stop(signal = 'SIGINT') {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,197 @@
+import t from 'tap';
+import {
+  AUDIO_DRIFT_DEADBAND_NS,
+  AUDIO_GAP_NS,
+  AUDIO_MAX_SLEW,
+  AudioClock,
+  VideoClock,
+} from '../../handler/src/media/clock.ts';
+
+const MS = 1_000_000n;
+const ORIGIN = 5_000n * MS; // arbitrary monotonic time at which recording started
+
+function fakeClock(start: bigint) {
+  let now = start;
+  return {
+    now: () => now,
+    set: (t: bigint) => {
+      now = t;
+    },
+    advance: (d: bigint) => {
+      now += d;
+    },
+  };
+}
+
+t.test('video: first frame lands at its arrival time, later frames follow timestampUs deltas', async (t) => {
+  const clock = fakeClock(ORIGIN + 700n * MS);
+  const video = new VideoClock(ORIGIN, clock.now);
+  t.equal(video.ptsFor(123_000_000n), 700n * MS);
+  // Arrival jitters (early, late), PTS do not.
+  clock.advance(5n * MS);
+  t.equal(video.ptsFor(123_033_333n), 700n * MS + 33_333_000n);
+  clock.advance(90n * MS);
+  t.equal(video.ptsFor(123_066_666n), 700n * MS + 66_666_000n);
+});
+
+t.test('video: frame arriving before origin starts at 0', async (t) => {
+  const clock = fakeClock(ORIGIN - 10n * MS);
+  const video = new VideoClock(ORIGIN, clock.now);
+  t.equal(video.ptsFor(1_000n), 0n);
+  t.equal(video.ptsFor(34_333n), 33_333_000n);
+});
+
+t.test('video: equal or older timestamps are clamped to previous + 1 µs', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const video = new VideoClock(ORIGIN, clock.now);
+  t.equal(video.ptsFor(1_000_000n), 0n);
+  t.equal(video.ptsFor(1_033_000n), 33_000_000n);
+  t.equal(video.ptsFor(1_033_000n), 33_001_000n, 'equal timestamp');
+  t.equal(video.ptsFor(1_020_000n), 33_002_000n, 'slightly older timestamp');
+  t.equal(video.ptsFor(1_066_000n), 66_000_000n, 'back on the original timeline');
+});
+
+t.test('video: a gap in timestamps stays a gap', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const video = new VideoClock(ORIGIN, clock.now);
+  t.equal(video.ptsFor(0n), 0n);
+  clock.advance(1_000n * MS);
+  t.equal(video.ptsFor(1_000_000n), 1_000n * MS);
+  // Sender stalls for 2 s; frames resume with timestamps 2 s later.
+  clock.advance(2_000n * MS);
+  t.equal(video.ptsFor(3_000_000n), 3_000n * MS);
+});
+
+t.test('video: a timestamp far in the past starts a new timeline at the arrival time', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const video = new VideoClock(ORIGIN, clock.now);
+  video.ptsFor(50_000_000n);
+  clock.advance(4_000n * MS);
+  t.equal(video.ptsFor(54_000_000n), 4_000n * MS);
+  clock.advance(500n * MS);
+  t.equal(video.ptsFor(7_000n), 4_500n * MS, 'track restarted with small timestamps');
+  clock.advance(40n * MS);
+  t.equal(video.ptsFor(47_000n), 4_540n * MS, 'continues from the new anchor');
+});
+
+t.test('audio: steady frames get PTS = samples / rate exactly, even with arrival jitter', async (t) => {
+  const clock = fakeClock(ORIGIN + 250n * MS);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  const jitter = [0n, 7n, -4n, 15n, -9n, 3n]; // ms, below the drift deadband
+  for (let i = 0; i < 600; i++) {
+    clock.set(ORIGIN + 250n * MS + BigInt(i) * 10n * MS + (jitter[i % jitter.length] ?? 0n) * MS);
+    const { pts, duration } = audio.ptsFor(480, 48_000);
+    if (pts !== 250n * MS + BigInt(i) * 10n * MS || duration !== 10n * MS) {
+      t.fail(`frame ${i}: pts ${pts} duration ${duration}`);
+      return;
+    }
+  }
+  t.pass('600 frames exact');
+});
+
+t.test('audio: non-integer frame durations stay exact over time (44.1 kHz, 1024-sample frames)', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  let last = { pts: 0n, duration: 0n };
+  for (let i = 0; i < 441; i++) {
+    clock.set(ORIGIN + (BigInt(i) * 1024n * 1_000_000_000n) / 44_100n);
+    last = audio.ptsFor(1024, 44_100);
+  }
+  // 441 frames × 1024 samples = 451584 samples = 10.24 s exactly
+  t.equal(last.pts + last.duration, 10_240n * MS);
+});
+
+t.test('audio: a 1 s arrival gap re-anchors so the gap is kept', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  for (let i = 0; i < 100; i++) {
+    clock.set(ORIGIN + BigInt(i) * 10n * MS);
+    audio.ptsFor(480, 48_000);
+  }
+  // Next frame would start at 1.000 s; it arrives 1 s later instead.
+  clock.set(ORIGIN + 2_000n * MS);
+  const after = audio.ptsFor(480, 48_000);
+  t.equal(after.pts, 2_000n * MS, 'PTS jumps by the gap (≈1 s)');
+  t.equal(after.duration, 10n * MS);
+  clock.advance(10n * MS);
+  t.equal(audio.ptsFor(480, 48_000).pts, 2_010n * MS, 'contiguous again after the jump');
+});
+
+t.test('audio: a lag just under the gap threshold is not a re-anchor', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  audio.ptsFor(480, 48_000);
+  clock.set(ORIGIN + 10n * MS + AUDIO_GAP_NS - MS);
+  const { pts } = audio.ptsFor(480, 48_000);
+  t.equal(pts, 10n * MS, 'still contiguous; the lag is slewed instead');
+});
+
+t.test('audio: drift is slewed, at most AUDIO_MAX_SLEW per frame, without jumps', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  const nominal = 10n * MS;
+  const maxStep = BigInt(Math.round(Number(nominal) * AUDIO_MAX_SLEW));
+  // The sender's clock is 0.1% slow: each 10 ms frame arrives 10.01 ms after the previous one.
+  let expectedNext = 0n;
+  let maxLag = 0n;
+  for (let i = 0; i < 30_000; i++) {
+    clock.set(ORIGIN + BigInt(i) * 10_010_000n);
+    const { pts, duration } = audio.ptsFor(480, 48_000);
+    if (pts !== expectedNext) return t.fail(`frame ${i} not contiguous: ${pts} vs ${expectedNext}`);
+    if (duration < nominal - maxStep || duration > nominal + maxStep) {
+      return t.fail(`frame ${i} duration ${duration} outside the slew bound`);
+    }
+    const lag = clock.now() - ORIGIN - pts;
+    if (lag > maxLag) maxLag = lag;
+    expectedNext = pts + duration;
+  }
+  // Uncorrected, the lag would reach 300 ms after 30000 frames (and trigger re-anchors).
+  t.ok(maxLag <= AUDIO_DRIFT_DEADBAND_NS + maxStep, `lag held near the deadband (max ${maxLag} ns)`);
+});
+
+t.test('audio: a sudden 150 ms offset is slewed in over many frames, not jumped', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  for (let i = 0; i < 10; i++) {
+    clock.set(ORIGIN + BigInt(i) * 10n * MS);
+    audio.ptsFor(480, 48_000);
+  }
+  const offset = 150n * MS;
+  const durations: bigint[] = [];
+  let lastLag = 0n;
+  for (let i = 10; i < 4_000; i++) {
+    clock.set(ORIGIN + BigInt(i) * 10n * MS + offset);
+    const { pts, duration } = audio.ptsFor(480, 48_000);
+    durations.push(duration);
+    lastLag = clock.now() - ORIGIN - pts;
+  }
+  t.equal(durations[0], 10_050_000n, 'first correction is capped at 0.5% of the frame');
+  t.ok(durations.every((d) => d >= 10n * MS && d <= 10_050_000n), 'every frame within the bound');
+  t.ok(lastLag <= AUDIO_DRIFT_DEADBAND_NS, `converged to within the deadband (lag ${lastLag} ns)`);
+});
+
+t.test('audio: audio ahead of the arrival clock is slewed back, PTS never decrease', async (t) => {
+  const clock = fakeClock(ORIGIN + 500n * MS);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  // A burst: 50 frames delivered at once (e.g. after our event loop was blocked).
+  let prevEnd = 0n;
+  let monotonic = true;
+  for (let i = 0; i < 50; i++) {
+    const { pts, duration } = audio.ptsFor(480, 48_000);
+    monotonic &&= pts >= prevEnd && duration > 0n;
+    prevEnd = pts + duration;
+  }
+  t.ok(monotonic, 'PTS never decrease during the burst');
+  clock.advance(10n * MS);
+  const { duration } = audio.ptsFor(480, 48_000);
+  t.equal(duration, 9_950_000n, 'shrunk by the maximum step');
+});
+
+t.test('audio: a sample-rate change continues from the current position', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  audio.ptsFor(480, 48_000);
+  clock.advance(10n * MS);
+  const changed = audio.ptsFor(160, 16_000);
+  t.same(changed, { pts: 10n * MS, duration: 10n * MS });
+});
