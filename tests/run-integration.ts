@@ -15,5 +15,8 @@ if (file) {
   env.EGRESS_TEST_DEPLOYMENT = abs;
   console.log(`test:integration: using the deployment described in ${abs}`);
 }
-const tap = spawnSync('npx', ['tap', 'tests/integration'], { stdio: 'inherit', env });
+// Suites sharing one deployment run one at a time: each starts an egress node, and two nodes on one
+// Redis would take each other's jobs.
+const jobs = file ? ['--jobs=1'] : [];
+const tap = spawnSync('npx', ['tap', ...jobs, 'tests/integration'], { stdio: 'inherit', env });
 process.exit(tap.status ?? 1);
