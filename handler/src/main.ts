@@ -7,7 +7,7 @@ import { createLogger } from '@egress/shared/logging.ts';
 import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { nowNs } from '@egress/shared/psrpc/time.ts';
-import { toEgressError } from '@egress/shared/errors.ts';
+import { EgressError, toEgressError } from '@egress/shared/errors.ts';
 import { TrackEgress } from './egress/track-egress.ts';
 
 /** Resolves once the message is handed to the channel, so a final message is not lost at exit. */
@@ -25,11 +25,21 @@ process.on('message', (m: SupervisorMessage) => {
       if (!egress) return void send({ type: 'reply', id: m.id, error: { code: 'not_found', message: 'egress not found' } });
       return void send({ type: 'reply', id: m.id, info: encodeInfo(egress.stop(m.reason)) });
     }
-    case 'kill':
-      egress?.stop('Process killed');
+    case 'inspect':
+      void inspect(m.id);
       return;
   }
 });
+
+async function inspect(id: number): Promise<void> {
+  try {
+    if (!egress) throw new EgressError('not_found', 'egress not found');
+    await send({ type: 'reply', id, dot: await egress.pipelineDot() });
+  } catch (err) {
+    const e = toEgressError(err);
+    await send({ type: 'reply', id, error: { code: e.code, message: e.message } });
+  }
+}
 
 // An orphan finalizes its recording and exits: nobody is left to report to.
 process.on('disconnect', () => egress?.stop('Process killed'));
@@ -46,7 +56,8 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
     const plan = planRequest(req);
     egress = new TrackEgress(req, plan, config, log, {
       status: (i) => send({ type: 'status', info: encodeInfo(i) }),
-      process: (p) => send({ type: 'process', process: p }),
+      process: (p) => void send({ type: 'process', process: p }),
+      output: (o) => void send({ type: 'output', output: o }),
     }, info);
     const final = await egress.run();
     await send({ type: 'finished', info: encodeInfo(final) });

@@ -11,19 +11,30 @@ export interface ProcessReport {
   commandLine: string;
 }
 
+/** A file a handler is writing: enough for a recovery handler to finalize it if the handler dies. */
+export interface OutputReport {
+  /** Where the handler writes it (its scratch directory). */
+  localPath: string;
+  /** The storage path, as FileInfo.filename. */
+  filename: string;
+  /** Where the finished file goes. */
+  destination: string;
+}
+
 /** Supervisor → handler. */
 export type SupervisorMessage =
   | { type: 'start'; request: string; config: Config }
   | { type: 'stop'; id: number; reason: string }
-  | { type: 'kill'; reason: string };
+  | { type: 'inspect'; id: number };
 
 /** Handler → supervisor. */
 export type HandlerMessage =
   | { type: 'ready' }
   | { type: 'heartbeat' }
   | { type: 'process'; process: ProcessReport }
+  | { type: 'output'; output: OutputReport }
   | { type: 'status'; info: string }
-  | { type: 'reply'; id: number; info?: string; error?: { code: ErrorCode; message: string } }
+  | { type: 'reply'; id: number; info?: string; dot?: string; error?: { code: ErrorCode; message: string } }
   | { type: 'finished'; info: string };
 
 export const HEARTBEAT_INTERVAL_MS = 1000;

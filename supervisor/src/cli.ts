@@ -1,22 +1,15 @@
 #!/usr/bin/env node
-// The one `egress` binary.
-import { Command } from 'commander';
-import { loadConfig } from './config/load.ts';
-import { serve } from './serve.ts';
+// The one `egress` binary: `serve` runs a node; start, list, stop, update-stream, update-layout talk
+// to livekit-server's Egress API; `jobs` talks to a node's debug port. See cli/program.ts.
+import { run, SERVING } from './cli/program.ts';
 
-const program = new Command('egress').description('LiveKit Egress: records and exports LiveKit rooms and tracks');
+// livekit-server-sdk logs unparsable error bodies with console.debug; the CLI's failures are one line.
+console.debug = () => {};
 
-program
-  .command('serve')
-  .description('run an egress node: take jobs from livekit-server over Redis')
-  .option('-c, --config <file>', 'YAML config file (or EGRESS_CONFIG_FILE / EGRESS_CONFIG_BODY)')
-  .option('--config-body <yaml>', 'YAML config text')
-  .action(async (opts: { config?: string; configBody?: string }) => {
-    const { config, warnings } = loadConfig({ file: opts.config, body: opts.configBody, env: process.env });
-    await serve(config, warnings);
-  });
-
-program.parseAsync().catch((err: Error) => {
-  console.error(`egress: ${err.message}`);
-  process.exit(1);
-});
+const result = await run(process.argv);
+if (result !== SERVING) {
+  // Not process.exit(): stdout may still be draining into a pipe. Idle keep-alive sockets do not
+  // hold the process; the timer is a backstop, unref'd so it never delays a clean exit.
+  process.exitCode = result;
+  setTimeout(() => process.exit(result), 2000).unref();
+}

@@ -52,7 +52,10 @@ const DEFAULTS: Config = {
   ioCreateTimeoutMs: 15_000,
   ioUpdateTimeoutMs: 30_000,
   subscribeTimeoutMs: 30_000,
+  drainTimeoutMs: 0,
+  testOverrides: {},
   cpuCost: {
+    capacity: os.availableParallelism(),
     maxCpuUtilization: 0.8, maxMemory: 0, memoryCost: 0,
     roomCompositeCpuCost: 4, audioRoomCompositeCpuCost: 1, sdkAudioRoomCompositeCpuCost: 1,
     webCpuCost: 4, audioWebCpuCost: 1, participantCpuCost: 2, trackCompositeCpuCost: 1, trackCpuCost: 0.5,

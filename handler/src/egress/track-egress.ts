@@ -1,14 +1,14 @@
 // A track egress: subscribe to one track, encode its decoded frames into the container its codec
 // implies, and report STARTING → ACTIVE → ENDING → COMPLETE (or FAILED/ABORTED) with the file result.
-import { copyFile, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { AudioFrame, type VideoFrameEvent } from '@livekit/rtc-node';
 import { EgressInfo, EgressStatus, FileInfo } from '@livekit/protocol';
 import type { Config } from '@egress/shared/config/types.ts';
-import { nowNs, setAborted, setComplete, setEndReason, setFailed, updateStatus } from '@egress/shared/egress-info.ts';
+import { nowNs, setAborted, setComplete, setEndReason, setFailed, setLimitReached, updateStatus } from '@egress/shared/egress-info.ts';
 import { EgressError } from '@egress/shared/errors.ts';
-import type { ProcessReport } from '@egress/shared/ipc.ts';
+import type { OutputReport, ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import { fileOutputPath } from '@egress/shared/plan/naming.ts';
 import type { TrackPlan } from '@egress/shared/plan/request.ts';
@@ -24,10 +24,13 @@ import { recorderToken } from '../source/token.ts';
 const MAX_BACKLOG_BYTES = 32 * 1024 * 1024;
 /** After EOS, how long gst may take to finalize the file before it is interrupted. */
 const FINALIZE_TIMEOUT_MS = 30_000;
+/** How often the recording's size is checked against session_limits.file_output_max_size. */
+const SIZE_CHECK_MS = 1000;
 
 export interface Hooks {
   status(info: EgressInfo): void;
   process(p: ProcessReport): void;
+  output(o: OutputReport): void;
 }
 
 export class TrackEgress {
@@ -40,6 +43,8 @@ export class TrackEgress {
   private readonly stopSignal = new Promise<void>((r) => (this.stopRequested = r));
   private firstWallNs = 0n;
   private endPtsNs = 0n;
+  private dotDir?: string;
+  private readonly limitTimers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly req: StartEgressRequest,
@@ -71,6 +76,7 @@ export class TrackEgress {
 
   /** Ends the recording gracefully; returns the EgressInfo at that moment (ENDING, or ABORTED if nothing started). */
   stop(reason: string): EgressInfo {
+    this.limitTimers.forEach(clearTimeout);
     if (!this.stopping) {
       this.stopping = reason;
       setEndReason(this.info, reason);
@@ -111,10 +117,17 @@ export class TrackEgress {
     this.info.fileResults = [file];
     this.info.result = { case: 'file', value: file };
 
-    const gst = startGst(trackFileArgs({ container, location: local }), { extraFds: 1, logger: this.log });
+    const destination = path.resolve(this.config.localOutputDir, filename);
+    this.hooks.output({ localPath: local, filename, destination });
+
+    // gst-launch writes its pipeline graph here on every state change; inspect reads the newest.
+    this.dotDir = path.join(scratch, 'dot');
+    await mkdir(this.dotDir, { recursive: true });
+    const gst = startGst(trackFileArgs({ container, location: local }), { extraFds: 1, logger: this.log, env: { GST_DEBUG_DUMP_DOT_DIR: this.dotDir } });
     this.gst = gst;
     this.hooks.process({ pid: gst.pid, pgid: gst.pid, name: 'gst-launch-1.0', commandLine: gst.commandLine });
     const input = gst.inputs[0]!;
+    this.armLimits(local);
 
     const writer = await (track.kind === 'audio' ? this.pumpAudio(track, input) : this.pumpVideo(track, input));
     await writer?.end();
@@ -127,7 +140,6 @@ export class TrackEgress {
     file.startedAt = this.firstWallNs;
     file.endedAt = this.firstWallNs + this.endPtsNs;
     file.duration = file.endedAt - file.startedAt;
-    const destination = path.resolve(this.config.localOutputDir, filename);
     await moveFile(local, destination);
     file.location = destination;
     file.size = BigInt((await stat(destination)).size);
@@ -176,6 +188,41 @@ export class TrackEgress {
       lastPts = pts;
     }
     return writer;
+  }
+
+  /** session_limits: the duration limit runs from the pipeline's start; the size limit is polled. */
+  private armLimits(local: string): void {
+    const { fileOutputMaxDurationMs, fileOutputMaxSize } = this.config.sessionLimits;
+    if (fileOutputMaxDurationMs > 0) this.limitTimers.push(setTimeout(() => this.limitReached(), fileOutputMaxDurationMs));
+    if (fileOutputMaxSize > 0) {
+      const check = () =>
+        void stat(local).then(
+          (s) => (s.size >= fileOutputMaxSize ? this.limitReached() : this.limitTimers.push(setTimeout(check, SIZE_CHECK_MS))),
+          () => this.limitTimers.push(setTimeout(check, SIZE_CHECK_MS)),
+        );
+      this.limitTimers.push(setTimeout(check, SIZE_CHECK_MS));
+    }
+  }
+
+  private limitReached(): void {
+    if (this.stopping) return;
+    if (this.info.status === EgressStatus.EGRESS_STARTING) {
+      this.stop('Session limit reached');
+      setAborted(this.info, 'Session limit reached before start signal');
+      return;
+    }
+    this.log.info('session limit reached');
+    setLimitReached(this.info);
+    this.hooks.status(this.info.clone());
+    this.stop('Session limit reached');
+  }
+
+  /** The newest pipeline graph gst-launch wrote, in Graphviz dot. */
+  async pipelineDot(): Promise<string> {
+    const files = this.dotDir ? (await readdir(this.dotDir)).filter((f) => f.endsWith('.dot')).sort() : [];
+    const newest = files.at(-1);
+    if (!newest) throw new EgressError('not_found', 'pipeline graph not available yet');
+    return readFile(path.join(this.dotDir!, newest), 'utf8');
   }
 
   private markActive(): void {

@@ -1,10 +1,18 @@
 /**
- * Runs one `gst-launch-1.0 -e` process and reports how it ended.
+ * Runs one `gst-launch-1.0 -e -m` process and reports how it ended.
  *
  * Media goes in through extra pipe fds (3, 4, ...) that the pipeline reads with
- * `fdsrc fd=N`. Stopping is graceful: SIGINT makes gst-launch (with -e) send EOS,
- * so muxers finalize their files; SIGKILL is only the watchdog's last resort,
- * because a plain MP4 killed that way is unreadable.
+ * `fdsrc fd=N`. Stopping is graceful, in three steps:
+ *  1. End every input fd: fdsrc sees end-of-file and sends EOS down its branch.
+ *     This is gst's normal end-of-stream path and finishes GDP-fed pipelines.
+ *  2. SIGINT, once gst reports the pipeline PLAYING: with -e, gst-launch then sends
+ *     EOS from every source, which also stops live sources that have no input fd.
+ *     Not earlier: gst 1.22 deadlocks when that EOS lands during a state change
+ *     (seen here with SIGINT right after start, and when the first data arrives
+ *     together with it), and before PAUSED a SIGINT simply kills gst-launch.
+ *     `-m` makes gst-launch print bus messages, the only way to see PLAYING.
+ *  3. SIGKILL to the process group if gst is still running after the timeout
+ *     (a plain MP4 killed this way is unreadable; fragmented MP4 survives).
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -31,7 +39,7 @@ export interface GstProcess {
   /** Writable ends of fd 3, 4, ... in order. */
   inputs: Writable[];
   commandLine: string;
-  /** SIGINT (→ EOS), then SIGKILL if gst has not exited after `timeoutMs` (default 10000). */
+  /** Ends the inputs, SIGINT (→ EOS) when safe, SIGKILL after `timeoutMs` (default 10000). */
   stop(opts?: { timeoutMs?: number }): Promise<GstExit>;
   /** SIGKILL to the whole process group, at once. */
   kill(): void;
@@ -47,7 +55,14 @@ export interface StartGstOptions {
 }
 
 const GST_LAUNCH = 'gst-launch-1.0';
+const GST_FLAGS = ['-e', '-m'];
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/**
+ * After its inputs end, a GDP-fed pipeline usually finishes on its own; SIGINT waits
+ * this long so the common case involves no signal at all (a SIGINT that lands while
+ * gst-launch is already exiting kills it with SIGINT instead of exit code 0).
+ */
+const SIGINT_GRACE_MS = 1_000;
 
 const SAFE_SHELL_WORD = /^[\w@%+=:,./-]+$/;
 
@@ -58,15 +73,8 @@ function shellQuote(arg: string): string {
 
 /** The command as a shell would need it, for logs and for reproducing a pipeline by hand. */
 export function gstCommandLine(args: string[]): string {
-  return [GST_LAUNCH, '-e', ...args].map(shellQuote).join(' ');
+  return [GST_LAUNCH, ...GST_FLAGS, ...args].map(shellQuote).join(' ');
 }
-
-/**
- * gst-launch installs its SIGINT handler only after the pipeline has been asked to
- * go to PAUSED; a SIGINT before that kills it outright (no EOS, broken file). Any
- * of these status lines is printed after the handler is in place, or just before.
- */
-const SIGINT_READY = /^(Pipeline is |Setting pipeline to PLAYING)/;
 
 /** The text of the first error gst reports, or undefined for other lines. */
 export function parseGstError(line: string): string | undefined {
@@ -81,10 +89,13 @@ export function parseGstError(line: string): string | undefined {
   return erroneous?.[1];
 }
 
+const PIPELINE_PLAYING = /^Got message #\d+ from element "pipeline0" \(state-changed\): .*new-state=\(GstState\)playing/;
+const SHUTTING_DOWN = /^(Got EOS from element|Execution ended|Setting pipeline to NULL)/;
+
 export function startGst(args: string[], opts: StartGstOptions): GstProcess {
   const log = opts.logger;
   const commandLine = gstCommandLine(args);
-  const child = spawn(GST_LAUNCH, ['-e', ...args], {
+  const child = spawn(GST_LAUNCH, [...GST_FLAGS, ...args], {
     stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(opts.extraFds).fill('pipe')],
     // Own process group, so a supervisor can kill gst with everything it spawned.
     detached: true,
@@ -94,10 +105,11 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
   const pid = child.pid;
 
   let firstError: string | undefined;
-  let sigintReady = false;
+  let playing = false;
+  let shuttingDown = false;
   let killedByWatchdog = false;
   let hasExited = false;
-  let onSigintReady: (() => void) | undefined;
+  let onPlaying: (() => void) | undefined;
 
   const watch = (stream: Readable | null, name: 'stdout' | 'stderr'): void => {
     if (!stream) return;
@@ -111,9 +123,10 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
       } else {
         log?.debug(`gst ${name}: ${line}`, { pid });
       }
-      if (!sigintReady && SIGINT_READY.test(line)) {
-        sigintReady = true;
-        onSigintReady?.();
+      if (SHUTTING_DOWN.test(line)) shuttingDown = true;
+      if (!playing && PIPELINE_PLAYING.test(line)) {
+        playing = true;
+        onPlaying?.();
       }
     });
   };
@@ -160,15 +173,25 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
   let stopping: Promise<GstExit> | undefined;
   const stop = ({ timeoutMs = DEFAULT_STOP_TIMEOUT_MS } = {}): Promise<GstExit> => {
     stopping ??= (() => {
-      const watchdog = setTimeout(() => {
-        killedByWatchdog = true;
-        log?.warn('gst did not stop in time, killing it', { pid, timeoutMs });
-        signalGroup('SIGKILL');
-      }, timeoutMs);
-      const sendSigint = (): void => signalGroup('SIGINT');
-      if (sigintReady) sendSigint();
-      else onSigintReady = sendSigint;
-      return exited.finally(() => clearTimeout(watchdog));
+      const timers = [
+        setTimeout(() => {
+          killedByWatchdog = true;
+          log?.warn('gst did not stop in time, killing it', { pid, timeoutMs });
+          signalGroup('SIGKILL');
+        }, timeoutMs),
+      ];
+      for (const input of inputs) input.end();
+      const interrupt = (): void => {
+        if (!shuttingDown) signalGroup('SIGINT');
+      };
+      const graceMs = inputs.length > 0 ? Math.min(SIGINT_GRACE_MS, timeoutMs / 2) : 0;
+      timers.push(
+        setTimeout(() => {
+          if (playing) interrupt();
+          else onPlaying = interrupt;
+        }, graceMs),
+      );
+      return exited.finally(() => timers.forEach(clearTimeout));
     })();
     return stopping;
   };

@@ -48,6 +48,8 @@ export interface StorageConfig {
 }
 
 export interface CpuCostConfig {
+  /** Cores this node may use (LIVEKIT_CPU_REQUEST or cpu_cost.cpu_capacity); default: the machine's. */
+  capacity: number;
   maxCpuUtilization: number;
   maxMemory: number;
   memoryCost: number;
@@ -85,6 +87,8 @@ export interface Config {
   templateBase: string;
   prometheusPort: number;
   debugHandlerPort: number;
+  /** Interface the debug server listens on (`debug_bind_address`). Default: 127.0.0.1. */
+  debugBindAddress?: string;
   enableChromeSandbox: boolean;
   insecure: boolean;
   /** Where local-disk results land when a request's path is relative. Default: the process working directory. */
@@ -101,4 +105,8 @@ export interface Config {
   cpuCost: CpuCostConfig;
   sessionLimits: SessionLimits;
   debug: { enableProfiling: boolean; storage?: StorageConfig };
+  /** SIGTERM drain: how long running jobs may take before they are stopped; 0 waits for ever. */
+  drainTimeoutMs: number;
+  /** Hooks for tests, like the Go egress's test_overrides. Never set in production. */
+  testOverrides: { cpuLoad?: number };
 }

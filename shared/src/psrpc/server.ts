@@ -20,6 +20,8 @@ export interface MethodSpec<Req extends Message<Req>> {
   /** Below zero: send no claim at all, so the client picks another server. Default 1. */
   affinity?: (req: Req) => number;
   handle: (req: Req, deadlineNs: bigint) => Promise<Message>;
+  /** Told whether each claim we sent was chosen. */
+  onClaimResult?: (won: boolean) => void;
 }
 
 export class RpcServer {
@@ -40,7 +42,11 @@ export class RpcServer {
       subs.push(await this.bus.subscribe(rclaim, (payload) => this.onClaimResponse(decodeFrame('ClaimResponse', payload))));
     }
     const req = channels.request(spec.service, spec.method, topic);
-    const onRequest = (payload: Buffer) => void this.onRequest(spec, payload);
+    // A failed reply (Redis unreachable) must be logged, not left as an unhandled rejection that ends the process.
+    const onRequest = (payload: Buffer) =>
+      void this.onRequest(spec, payload).catch((err: Error) =>
+        this.log.warn('could not answer psrpc request', { service: spec.service, method: spec.method, error: err.message }),
+      );
     subs.push(await (spec.queue ? this.bus.subscribeQueue(req, onRequest) : this.bus.subscribe(req, onRequest)));
     return { close: async () => void (await Promise.all(subs.map((s) => s.close()))) };
   }
@@ -76,7 +82,9 @@ export class RpcServer {
     if (!spec.multi) {
       const affinity = spec.affinity ? spec.affinity(decoded) : 1;
       if (affinity < 0) return;
-      if (!(await this.claim(spec.service, request.clientId, request.requestId, affinity, request.expiry))) return;
+      const won = await this.claim(spec.service, request.clientId, request.requestId, affinity, request.expiry);
+      spec.onClaimResult?.(won);
+      if (!won) return;
     }
 
     let response: InstanceType<typeof Response>;

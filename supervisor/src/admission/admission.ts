@@ -1,33 +1,91 @@
-// Admission by static CPU cost against the node's cores. A busy node keeps max_cpu_utilization headroom;
-// an idle node takes any job that fits the machine, as the Go egress does.
+// Admission: a job's CPU cost held against the node's capacity and the measured load. A busy node
+// keeps max_cpu_utilization headroom; an idle node takes any job that fits, as the Go egress does.
 import os from 'node:os';
 import type { CpuCostConfig } from '@egress/shared/config/types.ts';
 import type { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { cpuCost } from './cost.ts';
+import type { JobUsage } from './monitor.ts';
+
+/** How long a new job is charged its full cost, whatever it measures: until it reaches steady state. */
+export const RESERVATION_MS = 15_000;
+/** Memory that must stay free beyond every job's reservation. */
+export const MEMORY_HEADROOM_BYTES = 1024 ** 3;
+
+export interface Measurements {
+  /** Busy fraction of the whole machine, 0..1. */
+  load: number;
+  jobUsage(egressId: string): JobUsage | undefined;
+  /** Bytes of memory still available to new work. */
+  availableMemory(): number;
+}
+
+interface Reservation {
+  cost: number;
+  memoryBytes: number;
+  acceptedAt: number;
+}
 
 export class Admission {
-  private reserved = 0;
-  private running = 0;
+  private readonly jobs = new Map<string, Reservation>();
 
   constructor(
     private readonly cost: CpuCostConfig,
-    private readonly cpus = Number(process.env.LIVEKIT_CPU_REQUEST) || os.availableParallelism(),
+    /** Cores this node may use: the machine's, or less so that several nodes share one machine. */
+    readonly capacity: number,
+    private readonly measured: Measurements,
+    private readonly now: () => number = Date.now,
+    private readonly machineCpus = os.availableParallelism(),
   ) {}
 
-  canAccept(req: StartEgressRequest): boolean {
-    const available = this.running === 0 ? this.cpus : this.cpus * this.cost.maxCpuUtilization - this.reserved;
-    return available >= cpuCost(req, this.cost);
+  /** What a job is charged now: at least its cost while young, then what it measures. */
+  charge(egressId: string): number {
+    const r = this.jobs.get(egressId);
+    if (!r) return 0;
+    const used = this.measured.jobUsage(egressId)?.cpu ?? 0;
+    return this.now() - r.acceptedAt < RESERVATION_MS ? Math.max(r.cost, used) : used;
   }
 
-  reserve(req: StartEgressRequest): boolean {
-    if (!this.canAccept(req)) return false;
-    this.reserved += cpuCost(req, this.cost);
-    this.running++;
+  /** Cores still free for new work. */
+  available(): number {
+    if (this.jobs.size === 0) return this.capacity;
+    let charged = 0;
+    let measuredJobs = 0;
+    for (const id of this.jobs.keys()) {
+      charged += this.charge(id);
+      measuredJobs += this.measured.jobUsage(id)?.cpu ?? 0;
+    }
+    // Load that no job of ours accounts for (other processes, other nodes on this machine).
+    const other = Math.max(0, this.measured.load * this.machineCpus - measuredJobs);
+    return this.capacity * this.cost.maxCpuUtilization - other - charged;
+  }
+
+  canAccept(req: StartEgressRequest): boolean {
+    if (!this.memoryFits()) return false;
+    return this.available() >= cpuCost(req, this.cost);
+  }
+
+  reserve(egressId: string, req: StartEgressRequest): boolean {
+    if (this.jobs.has(egressId) || !this.canAccept(req)) return false;
+    this.jobs.set(egressId, { cost: cpuCost(req, this.cost), memoryBytes: this.cost.memoryCost * 1024 ** 3, acceptedAt: this.now() });
     return true;
   }
 
-  release(req: StartEgressRequest): void {
-    this.reserved -= cpuCost(req, this.cost);
-    this.running--;
+  release(egressId: string): void {
+    this.jobs.delete(egressId);
+  }
+
+  costOf(egressId: string): number {
+    return this.jobs.get(egressId)?.cost ?? 0;
+  }
+
+  private memoryFits(): boolean {
+    let pending = this.cost.memoryCost * 1024 ** 3;
+    for (const [id, r] of this.jobs) pending += Math.max(0, r.memoryBytes - (this.measured.jobUsage(id)?.memoryBytes ?? 0));
+    if (this.cost.maxMemory > 0) {
+      let used = 0;
+      for (const id of this.jobs.keys()) used += this.measured.jobUsage(id)?.memoryBytes ?? 0;
+      return used + pending + MEMORY_HEADROOM_BYTES < this.cost.maxMemory * 1024 ** 3;
+    }
+    return this.measured.availableMemory() - pending >= MEMORY_HEADROOM_BYTES;
   }
 }

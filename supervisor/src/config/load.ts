@@ -37,7 +37,7 @@ export function loadConfig(opts: { file?: string; body?: string; env?: NodeJS.Pr
   const problems = [...shape.problems, ...checkRelations(raw as RawConfig)];
   if (problems.length > 0) throw new ConfigError(...problems.map((p) => `config: ${p}`));
 
-  return { config: toConfig(raw as RawConfig, warnings), warnings };
+  return { config: toConfig(raw as RawConfig, warnings, env), warnings };
 }
 
 function readSource(opts: { file?: string; body?: string }, env: NodeJS.ProcessEnv): string {
@@ -102,7 +102,7 @@ function checkRelations(raw: RawConfig): string[] {
   return problems;
 }
 
-function toConfig(raw: RawConfig, warnings: string[]): Config {
+function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): Config {
   const templatePort = raw.template_port || DEFAULT_TEMPLATE_PORT;
   const debug = raw.debug ?? {};
   const debugStorage: RawStorage = { ...debug, prefix: debug.prefix ?? debug.path_prefix };
@@ -138,11 +138,14 @@ function toConfig(raw: RawConfig, warnings: string[]): Config {
     ioCreateTimeoutMs: positive(ms(raw.io_create_timeout), 15_000),
     ioUpdateTimeoutMs: positive(ms(raw.io_update_timeout), 30_000),
     subscribeTimeoutMs: positive(ms(raw.subscribe_timeout), 30_000),
+    drainTimeoutMs: ms(raw.drain_timeout) ?? 0,
+    ...(raw.debug_bind_address !== undefined && { debugBindAddress: text(raw.debug_bind_address) }),
+    testOverrides: compact({ cpuLoad: raw.test_overrides?.cpu_load }),
     storage: raw.storage
       ? toStorage(raw.storage, 'storage', warnings)
       : PROVIDERS.some((p) => raw[p]) ? toStorage(raw, '', warnings) : undefined,
     backup: toBackup(raw, warnings),
-    cpuCost: toCpuCost(raw.cpu_cost ?? {}),
+    cpuCost: toCpuCost(raw.cpu_cost ?? {}, Number(env.LIVEKIT_CPU_REQUEST) || undefined),
     sessionLimits: toSessionLimits(raw.session_limits ?? {}),
     debug: compact({
       enableProfiling: debug.enable_profiling ?? false,
@@ -214,10 +217,12 @@ const toAliOss = (a: RawAliOss): AliOssConfig => ({
 });
 
 // Go replaces any cost that is not positive with its default, so a zero never makes a job free.
-function toCpuCost(c: RawCpuCost): CpuCostConfig {
+/** Capacity: LIVEKIT_CPU_REQUEST wins (as in the Go egress), then cpu_cost.cpu_capacity, then the machine. */
+function toCpuCost(c: RawCpuCost, cpuRequest: number | undefined): CpuCostConfig {
   const utilization = c.max_cpu_utilization;
   const audioRoomComposite = positive(c.audio_room_composite_cpu_cost, 1);
   return {
+    capacity: cpuRequest ?? positive(c.cpu_capacity, os.availableParallelism()),
     maxCpuUtilization: utilization !== undefined && utilization > 0 && utilization <= 1 ? utilization : 0.8,
     maxMemory: c.max_memory ?? 0,
     memoryCost: c.memory_cost ?? 0,

@@ -69,6 +69,7 @@ export interface RawCpuCost {
   track_cpu_cost?: number;
   max_pulse_clients?: number;
   cpu_kill_grace_sec?: number;
+  cpu_capacity?: number;
 }
 
 export interface RawSessionLimits {
@@ -98,6 +99,9 @@ export interface RawConfig extends RawProviders {
   io_create_timeout?: RawDuration;
   io_update_timeout?: RawDuration;
   subscribe_timeout?: RawDuration;
+  drain_timeout?: RawDuration;
+  debug_bind_address?: Scalar;
+  test_overrides?: { cpu_load?: number };
   local_output_dir?: Scalar;
   tmp_dir?: Scalar;
   storage?: RawStorage;
@@ -184,6 +188,12 @@ export const configSchema: SchemaObject = {
     io_create_timeout: duration,
     io_update_timeout: duration,
     subscribe_timeout: duration,
+    drain_timeout: duration,
+    debug_bind_address: str,
+    test_overrides: block({
+      cpu_load: { type: 'number', minimum: 0, maximum: 1, 'x-message': 'must be a load fraction between 0 and 1' },
+      ...ignored('failure_injection_room', 'disconnect_injection_room'),
+    }),
     local_output_dir: str,
     tmp_dir: str,
     storage,
@@ -192,7 +202,7 @@ export const configSchema: SchemaObject = {
       max_cpu_utilization: num, max_memory: num, memory_cost: num,
       room_composite_cpu_cost: num, audio_room_composite_cpu_cost: num, sdk_audio_room_composite_cpu_cost: num,
       web_cpu_cost: num, audio_web_cpu_cost: num, participant_cpu_cost: num,
-      track_composite_cpu_cost: num, track_cpu_cost: num, max_pulse_clients: int, cpu_kill_grace_sec: int,
+      track_composite_cpu_cost: num, track_cpu_cost: num, max_pulse_clients: int, cpu_kill_grace_sec: int, cpu_capacity: num,
       ...ignored('sdk_audio_room_composite_memory_cost', 'memory_source', 'memory_kill_grace_sec'),
     }),
     session_limits: block({
@@ -219,7 +229,7 @@ export const configSchema: SchemaObject = {
     ...ignored('chrome_flags', 'max_upload_queue', 'io_selection_timeout', 'io_workers', 's3_assume_role_key',
       's3_assume_role_secret', 's3_assume_role_arn', 's3_assume_role_external_id', 'latency', 'latency_overrides',
       'video_encoder_threads', 'enable_one_shot_sender_report_sync', 'enable_sync_engine', 'audio_tempo_controller',
-      'test_overrides', 'pulse_sink_reap_grace_sec', 'node_id', 'location'),
+      'pulse_sink_reap_grace_sec', 'node_id', 'location'),
   }),
 };
 

@@ -7,7 +7,7 @@ import type { EgressInfo } from '@livekit/protocol';
 import type { Config } from '@egress/shared/config/types.ts';
 import { decodeInfo } from '@egress/shared/egress-info.ts';
 import { EgressError } from '@egress/shared/errors.ts';
-import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type ProcessReport, type SupervisorMessage } from '@egress/shared/ipc.ts';
+import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type OutputReport, type ProcessReport, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 
 const HANDLER_MAIN = fileURLToPath(new URL('../../../handler/src/main.ts', import.meta.url));
@@ -17,8 +17,16 @@ const SILENCE_LIMIT_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
 export type HandlerExit = { kind: 'finished'; info: EgressInfo } | { kind: 'died'; reason: string };
 
+export interface HandlerEvents {
+  status(info: EgressInfo): void;
+  output(output: OutputReport): void;
+}
+
+type Reply = Extract<HandlerMessage, { type: 'reply' }>;
+
 export class HandlerProcess {
   readonly processes: ProcessReport[] = [];
+  readonly outputs: OutputReport[] = [];
   readonly ready: Promise<void>;
   readonly exited: Promise<HandlerExit>;
   private readonly child: ChildProcess;
@@ -27,14 +35,14 @@ export class HandlerProcess {
   private lastHeard = Date.now();
   private silenceTimer?: NodeJS.Timeout;
   private nextCallId = 1;
-  private readonly calls = new Map<number, { resolve(i: EgressInfo): void; reject(e: Error): void }>();
+  private readonly calls = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
 
   constructor(
     readonly egressId: string,
     request: Uint8Array,
     config: Config,
     private readonly log: Logger,
-    private readonly onStatus: (info: EgressInfo) => void,
+    private readonly events: HandlerEvents,
   ) {
     this.child = fork(HANDLER_MAIN, [], {
       execArgv: ['--import', TSX],
@@ -93,14 +101,18 @@ export class HandlerProcess {
       case 'process':
         this.processes.push(m.process);
         return;
+      case 'output':
+        this.outputs.push(m.output);
+        this.events.output(m.output);
+        return;
       case 'status':
-        this.onStatus(decodeInfo(m.info));
+        this.events.status(decodeInfo(m.info));
         return;
       case 'reply': {
         const call = this.calls.get(m.id);
         this.calls.delete(m.id);
         if (m.error) call?.reject(new EgressError(m.error.code, m.error.message));
-        else if (m.info) call?.resolve(decodeInfo(m.info));
+        else call?.resolve(m);
         return;
       }
       case 'finished':
@@ -116,11 +128,21 @@ export class HandlerProcess {
   }
 
   /** Graceful stop (EOS); resolves with the handler's EgressInfo at that moment. */
-  stop(reason: string): Promise<EgressInfo> {
+  async stop(reason: string): Promise<EgressInfo> {
+    const reply = await this.call((id) => ({ type: 'stop', id, reason }));
+    return decodeInfo(reply.info!);
+  }
+
+  /** The running pipeline's graph, in Graphviz dot. */
+  async inspect(): Promise<string> {
+    return (await this.call((id) => ({ type: 'inspect', id }))).dot ?? '';
+  }
+
+  private call(message: (id: number) => SupervisorMessage): Promise<Reply> {
     const id = this.nextCallId++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
-      if (!this.send({ type: 'stop', id, reason })) {
+      if (!this.send(message(id))) {
         this.calls.delete(id);
         reject(new EgressError('not_found', 'egress not found'));
       }

@@ -1,34 +1,48 @@
 // The node's psrpc face: bids for StartEgress, launches a handler per egress, and routes
 // StopEgress/UpdateStream on each egress id's topic to its handler. It never touches media.
-import { EgressInfo, StopEgressRequest, UpdateStreamRequest } from '@livekit/protocol';
+import { EgressInfo, EgressStatus, StopEgressRequest, UpdateStreamRequest } from '@livekit/protocol';
 import type { Config } from '@egress/shared/config/types.ts';
-import { setFailed, isTerminal, nowNs } from '@egress/shared/egress-info.ts';
+import { isTerminal, nowNs, setEndReason, setFailed } from '@egress/shared/egress-info.ts';
 import { EgressError, errors } from '@egress/shared/errors.ts';
 import type { Logger } from '@egress/shared/logging.ts';
-import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
+import { newId } from '@egress/shared/psrpc/ids.ts';
+import { planRequest, requestKind, startingInfo } from '@egress/shared/plan/request.ts';
+import { redactRequest } from '@egress/shared/plan/redact.ts';
 import type { Bus, Subscription } from '@egress/shared/psrpc/bus.ts';
 import { RpcServer } from '@egress/shared/psrpc/server.ts';
 import { ListActiveEgressRequest, ListActiveEgressResponse, StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { Admission } from '../admission/admission.ts';
+import { CpuMonitor } from '../admission/monitor.ts';
+import { OverloadGuard } from '../admission/overload.ts';
 import { HandlerProcess } from '../fleet/handler-process.ts';
+import { recoverOutputs } from '../fleet/recovery.ts';
 import { IoClient } from '../io/io-client.ts';
+import type { JobView, NodeCounters, NodeView } from './node-view.ts';
 
 interface Job {
   egressId: string;
   request: StartEgressRequest;
+  requestType: string;
   info: EgressInfo;
   handler?: HandlerProcess;
   topics: Subscription[];
+  /** Why we killed it, when we did: the error its FAILED EgressInfo carries. */
+  killedFor?: EgressError;
 }
 
-export class EgressService {
+export class EgressService implements NodeView {
+  readonly nodeId = newId('SRV_').replace('SRV_', 'NE_');
+  readonly counters: NodeCounters = { claimsWon: 0, claimsLost: 0, handlerCrashes: 0, results: {} };
   private readonly server: RpcServer;
   private readonly io: IoClient;
+  private readonly monitor: CpuMonitor;
   private readonly admission: Admission;
-  private readonly jobs = new Map<string, Job>();
+  private readonly overload: OverloadGuard;
+  private readonly running = new Map<string, Job>();
   private startSubscription?: Subscription;
   private listSubscription?: Subscription;
-  private draining = false;
+  private overloadTimer?: NodeJS.Timeout;
+  private drainingFlag = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -38,10 +52,14 @@ export class EgressService {
   ) {
     this.server = new RpcServer(bus, log);
     this.io = new IoClient(bus, log, { createMs: config.ioCreateTimeoutMs, updateMs: config.ioUpdateTimeoutMs });
-    this.admission = new Admission(config.cpuCost);
+    this.monitor = new CpuMonitor(() => this.processGroups(), config.testOverrides.cpuLoad);
+    this.admission = new Admission(config.cpuCost, config.cpuCost.capacity, this.monitor);
+    this.overload = new OverloadGuard(config.cpuCost.maxCpuUtilization, config.cpuCost.cpuKillGraceSec * 1000);
   }
 
   async start(): Promise<void> {
+    this.monitor.start();
+    this.overloadTimer = setInterval(() => this.checkOverload(), 1000);
     this.listSubscription = await this.server.register(
       {
         service: 'EgressInternal',
@@ -49,7 +67,7 @@ export class EgressService {
         requestType: ListActiveEgressRequest,
         queue: false,
         multi: true,
-        handle: async () => new ListActiveEgressResponse({ egressIds: [...this.jobs.keys()] }),
+        handle: async () => new ListActiveEgressResponse({ egressIds: [...this.running.keys()] }),
       },
       '',
     );
@@ -60,39 +78,114 @@ export class EgressService {
         requestType: StartEgressRequest,
         queue: false,
         affinity: (req) => this.affinity(req),
+        onClaimResult: (won) => void (won ? this.counters.claimsWon++ : this.counters.claimsLost++),
         handle: (req) => this.startEgress(req),
       },
       this.config.clusterId,
     );
-    this.log.info('egress node ready', { serverId: this.server.serverId, clusterId: this.config.clusterId });
+    this.log.info('egress node ready', { nodeId: this.nodeId, serverId: this.server.serverId, clusterId: this.config.clusterId, capacity: this.admission.capacity });
   }
 
-  get activeEgressIds(): string[] {
-    return [...this.jobs.keys()];
+  // ---- NodeView ----
+
+  get draining(): boolean {
+    return this.drainingFlag;
   }
+
+  get redisHealthy(): boolean {
+    return this.bus.healthy;
+  }
+
+  jobs(): JobView[] {
+    return [...this.running.values()].map((j) => this.view(j));
+  }
+
+  job(egressId: string): JobView | undefined {
+    const j = this.running.get(egressId);
+    return j && this.view(j);
+  }
+
+  private view(j: Job): JobView {
+    const usage = this.monitor.jobUsage(j.egressId);
+    const processes = j.handler?.processes ?? [];
+    return {
+      egressId: j.egressId,
+      requestType: j.requestType,
+      request: redactRequest(j.request).toJson(),
+      info: j.info,
+      processes,
+      commandLines: processes.filter((p) => p.name === 'gst-launch-1.0').map((p) => p.commandLine),
+      cpu: usage?.cpu,
+      memoryBytes: usage?.memoryBytes,
+    };
+  }
+
+  async stopJob(egressId: string): Promise<EgressInfo> {
+    const j = this.running.get(egressId);
+    if (!j?.handler) throw errors.egressNotFound();
+    return j.handler.stop('StopEgress API');
+  }
+
+  killJob(egressId: string, reason = 'killed through the debug endpoint'): void {
+    const j = this.running.get(egressId);
+    if (!j?.handler) throw errors.egressNotFound();
+    this.kill(j, reason);
+  }
+
+  /** Like the Go egress's KillEgress: the job ends FAILED with permission_denied and the given text. */
+  private kill(job: Job, reason: string): void {
+    job.killedFor = new EgressError('permission_denied', reason);
+    setEndReason(job.info, 'Process killed');
+    job.handler?.kill(reason);
+  }
+
+  async pipelineDot(egressId: string): Promise<string> {
+    const j = this.running.get(egressId);
+    if (!j?.handler) throw errors.egressNotFound();
+    return j.handler.inspect();
+  }
+
+  availableCpu(): number {
+    return Math.max(0, this.admission.available());
+  }
+
+  cpuLoad(): number {
+    return this.monitor.load;
+  }
+
+  canAcceptWork(): boolean {
+    return !this.drainingFlag && this.bus.healthy && this.io.healthy;
+  }
+
+  // ---- psrpc ----
 
   /** Go's bid: no claim when we cannot take it, 0.5 when idle, 1.0 when busy, which packs work onto busy nodes. */
   private affinity(req: StartEgressRequest): number {
-    if (this.draining || !this.bus.healthy || !this.io.healthy) return -1;
+    // Only the node running it can answer a retry correctly (already_exists), so it always bids.
+    if (this.running.has(req.egressId)) return 1;
+    if (!this.canAcceptWork()) return -1;
     if (!this.admission.canAccept(req)) return -1;
-    return this.jobs.size === 0 ? 0.5 : 1;
+    return this.running.size === 0 ? 0.5 : 1;
   }
 
   private async startEgress(req: StartEgressRequest): Promise<EgressInfo> {
-    if (this.draining) throw errors.shuttingDown();
+    if (this.drainingFlag) throw errors.shuttingDown();
     if (!req.egressId) throw errors.invalidField('egressID');
-    if (this.jobs.has(req.egressId)) throw errors.alreadyExists();
+    if (this.running.has(req.egressId)) throw errors.alreadyExists();
     planRequest(req);
-    if (!this.admission.reserve(req)) throw errors.notEnoughCpu();
+    if (!this.admission.reserve(req.egressId, req)) throw errors.notEnoughCpu();
 
     const log = this.log.child({ egressId: req.egressId });
-    const job: Job = { egressId: req.egressId, request: req, info: startingInfo(req, nowNs()), topics: [] };
-    this.jobs.set(job.egressId, job);
+    const job: Job = { egressId: req.egressId, request: req, requestType: requestKind(req) ?? 'unknown', info: startingInfo(req, nowNs()), topics: [] };
+    this.running.set(job.egressId, job);
     try {
       // Handler topics first: a StopEgress may follow our answer at once.
       job.topics = await this.registerHandlerTopics(job);
       await this.io.createEgress(job.info);
-      job.handler = new HandlerProcess(job.egressId, req.toBinary(), this.config, log, (info) => this.onStatus(job, info));
+      job.handler = new HandlerProcess(job.egressId, req.toBinary(), this.config, log, {
+        status: (info) => this.onStatus(job, info),
+        output: (o) => log.debug('handler output', { filename: o.filename }),
+      });
       void this.superviseUntilExit(job, job.handler, log);
       await job.handler.ready;
     } catch (err) {
@@ -109,32 +202,43 @@ export class EgressService {
     void this.io.updateEgress(info);
   }
 
+  /** The one place a handler's end is handled: a clean finish, or a death followed by recovery. */
   private async superviseUntilExit(job: Job, handler: HandlerProcess, log: Logger): Promise<void> {
     const exit = await handler.exited;
     if (exit.kind === 'finished') {
       job.info = exit.info;
-    } else if (!isTerminal(job.info.status)) {
-      log.error('handler died', { reason: exit.reason });
-      setFailed(job.info, new EgressError('internal', exit.reason));
+      this.count(EgressStatus[job.info.status].replace('EGRESS_', '').toLowerCase());
+    } else {
+      this.counters.handlerCrashes++;
+      this.count('process_error');
+      log.error('handler died', { reason: exit.reason, outputs: handler.outputs.length });
+      const recovered = await recoverOutputs(handler.outputs);
+      if (recovered.files.length) {
+        job.info.fileResults = recovered.files;
+        job.info.result = { case: 'file', value: recovered.files[0]! };
+      }
+      for (const e of recovered.errors) log.error('recovery problem', { error: e });
+      setFailed(job.info, job.killedFor ?? new EgressError('internal', exit.reason));
+      if (recovered.files.length) job.info.details = `End reason: Failure; ${recovered.files.length} file(s) recovered`;
     }
     if (isTerminal(job.info.status)) await this.io.updateEgress(job.info);
-    log.info('egress ended', { status: job.info.status, error: job.info.error || undefined });
+    log.info('egress ended', { status: EgressStatus[job.info.status], error: job.info.error || undefined });
     await this.release(job);
+  }
+
+  private count(result: string): void {
+    this.counters.results[result] = (this.counters.results[result] ?? 0) + 1;
   }
 
   private async release(job: Job): Promise<void> {
     await Promise.allSettled(job.topics.map((t) => t.close()));
     await this.io.flush(job.egressId);
-    this.admission.release(job.request);
-    this.jobs.delete(job.egressId);
-    if (this.jobs.size === 0) this.idleWaiters.splice(0).forEach((w) => w());
+    this.admission.release(job.egressId);
+    this.running.delete(job.egressId);
+    if (this.running.size === 0) this.idleWaiters.splice(0).forEach((w) => w());
   }
 
   private async registerHandlerTopics(job: Job): Promise<Subscription[]> {
-    const forward = async (reason: string): Promise<EgressInfo> => {
-      if (!job.handler) throw errors.egressNotFound();
-      return job.handler.stop(reason);
-    };
     return Promise.all([
       this.server.register(
         {
@@ -142,7 +246,7 @@ export class EgressService {
           method: 'StopEgress',
           requestType: StopEgressRequest,
           queue: true,
-          handle: () => forward('StopEgress API'),
+          handle: () => this.stopJob(job.egressId),
         },
         job.egressId,
       ),
@@ -161,23 +265,70 @@ export class EgressService {
     ]);
   }
 
+  private processGroups(): Map<string, number[]> {
+    const groups = new Map<string, number[]>();
+    for (const j of this.running.values()) groups.set(j.egressId, (j.handler?.processes ?? []).map((p) => p.pgid));
+    return groups;
+  }
+
+  private checkOverload(): void {
+    const loads = [...this.running.values()]
+      .filter((j) => j.handler)
+      .map((j) => ({ egressId: j.egressId, cpu: this.monitor.jobUsage(j.egressId)?.cpu ?? 0, cost: this.admission.costOf(j.egressId) }));
+    const action = this.overload.tick(this.monitor.load, loads, Date.now());
+    if (!action) return;
+    const job = this.running.get(action.egressId);
+    if (!job?.handler) return;
+    if (action.kind === 'stop') {
+      this.log.warn('CPU overload: stopping the heaviest job', { egressId: action.egressId, load: this.monitor.load });
+      this.count('stopped_cpu');
+      job.handler.stop('CPU exhausted').catch(() => undefined);
+    } else {
+      this.log.error('CPU overload persists: killing the job', { egressId: action.egressId });
+      this.count('killed_cpu');
+      this.kill(job, `CPU exhausted: ${action.cpu.toFixed(2)} cores used`);
+    }
+  }
+
+  // ---- shutdown ----
+
   /** Stop bidding, let running jobs finish, then close. */
-  async drain(): Promise<void> {
-    this.draining = true;
+  async drain(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
+    this.drainingFlag = true;
     await this.startSubscription?.close();
-    if (this.jobs.size > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.running.size > 0) {
+      const idle = new Promise<void>((r) => this.idleWaiters.push(r));
+      if (timeoutMs > 0) {
+        const timedOut = await Promise.race([idle.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs))]);
+        if (timedOut) {
+          this.log.warn('drain timeout: stopping the remaining jobs', { jobs: this.running.size });
+          await this.stopAll('drain timeout');
+          return;
+        }
+      } else {
+        await idle;
+      }
+    }
+    await this.close();
+  }
+
+  /** Stop every job gracefully (EOS, files finalized), wait for them, then close. */
+  async stopAll(reason: string): Promise<void> {
+    this.drainingFlag = true;
+    await this.startSubscription?.close();
+    await Promise.allSettled([...this.running.values()].map((j) => j.handler?.stop(reason)));
+    if (this.running.size > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    await this.close();
+  }
+
+  private async close(): Promise<void> {
+    clearInterval(this.overloadTimer);
+    this.monitor.stop();
     await this.listSubscription?.close();
     await this.io.close();
   }
 
-  /** Stop every job gracefully (EOS, files finalized), then drain. */
-  async stopAll(reason: string): Promise<void> {
-    this.draining = true;
-    await Promise.allSettled([...this.jobs.values()].map((j) => j.handler?.stop(reason)));
-    await this.drain();
-  }
-
   killAll(reason: string): void {
-    for (const job of this.jobs.values()) job.handler?.kill(reason);
+    for (const job of this.running.values()) this.kill(job, reason);
   }
 }

@@ -1,0 +1,17 @@
+// `egress serve`: run a node.
+import { Command } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import { serve } from '../serve.ts';
+import type { CliIo } from './io.ts';
+
+export function serveCommand(io: CliIo, onServing: () => void): Command {
+  return new Command('serve')
+    .description('run an egress node: take jobs from livekit-server over Redis')
+    .option('-c, --config <file>', 'YAML config file (or EGRESS_CONFIG_FILE / EGRESS_CONFIG_BODY)')
+    .option('--config-body <yaml>', 'YAML config text')
+    .action(async (opts: { config?: string; configBody?: string }) => {
+      const { config, warnings } = loadConfig({ file: opts.config, body: opts.configBody, env: io.env });
+      await serve(config, warnings);
+      onServing();
+    });
+}

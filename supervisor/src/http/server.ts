@@ -1,0 +1,94 @@
+// Starts the node's HTTP endpoints: health, Prometheus, debug and templates, each on its configured port (0 = off).
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { Config } from '@egress/shared/config/types.ts';
+import type { Logger } from '@egress/shared/logging.ts';
+import type { NodeView } from '../service/node-view.ts';
+import { debugHandler } from './debug.ts';
+import { healthHandler } from './health.ts';
+import { createMetricsRegistry, metricsHandler } from './metrics.ts';
+import { DEFAULT_TEMPLATES_DIR, templatesHandler } from './templates.ts';
+import { PortInUseError, closeServer, listen } from './util.ts';
+
+export type EndpointName = 'health' | 'prometheus' | 'debug' | 'template';
+
+export interface HttpEndpoints {
+  close(): Promise<void>;
+  /** The ports actually listened on; absent when the endpoint is off. */
+  ports: { health?: number; prometheus?: number; debug?: number; template?: number };
+}
+
+export interface HttpEndpointOptions {
+  /** Listen addresses; default 127.0.0.1, the debug server's from `debugBindAddress`. */
+  hosts?: Partial<Record<EndpointName, string>>;
+  /** The directory the template server serves; default <repo>/templates/dist. */
+  templatesDir?: string;
+}
+
+const LOCALHOST = '127.0.0.1';
+
+const CONFIG_KEYS: Record<EndpointName, string> = {
+  health: 'health_port',
+  prometheus: 'prometheus_port',
+  debug: 'debug_handler_port',
+  template: 'template_port',
+};
+
+/** Starts every endpoint whose port is non-zero; a port in use fails the start naming its config key. */
+export async function startHttpEndpoints(
+  config: Config,
+  view: NodeView,
+  log: Logger,
+  opts: HttpEndpointOptions = {},
+): Promise<HttpEndpoints> {
+  const endpoints: { name: EndpointName; port: number; host: string; handler: () => RequestListener }[] = [
+    { name: 'health', port: config.healthPort, host: LOCALHOST, handler: () => healthHandler(view) },
+    {
+      name: 'prometheus',
+      port: config.prometheusPort,
+      host: LOCALHOST,
+      handler: () => metricsHandler(createMetricsRegistry(view, { clusterId: config.clusterId })),
+    },
+    {
+      name: 'debug',
+      port: config.debugHandlerPort,
+      host: config.debugBindAddress || LOCALHOST,
+      handler: () => debugHandler(view, log),
+    },
+    {
+      name: 'template',
+      port: config.templatePort,
+      host: LOCALHOST,
+      handler: () => templatesHandler(log, opts.templatesDir ?? DEFAULT_TEMPLATES_DIR),
+    },
+  ];
+
+  const servers: Server[] = [];
+  const ports: HttpEndpoints['ports'] = {};
+  const close = async (): Promise<void> => {
+    await Promise.all(servers.splice(0).map(closeServer));
+  };
+
+  try {
+    for (const { name, port, host: defaultHost, handler } of endpoints) {
+      if (!port) continue;
+      const host = opts.hosts?.[name] ?? defaultHost;
+      const server = createServer(handler());
+      try {
+        ports[name] = await listen(server, port, host, CONFIG_KEYS[name]);
+      } catch (err) {
+        const sharedWith = endpoints.find((e) => e.name !== name && e.port === port && ports[e.name] !== undefined);
+        if (err instanceof PortInUseError && sharedWith) {
+          throw new PortInUseError(err.key, err.port, `${err.message} (also ${CONFIG_KEYS[sharedWith.name]})`);
+        }
+        throw err;
+      }
+      servers.push(server);
+      log.info(`${name} server listening`, { address: host, port: ports[name] });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+
+  return { close, ports };
+}
