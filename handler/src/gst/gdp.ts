@@ -68,7 +68,7 @@ export function gdpSegment(): Buffer {
 
 /** The three packets every GDP stream must start with. */
 export function gdpPreamble(streamId: string, caps: string): Buffer {
-  return Buffer.concat([gdpStreamStart(streamId), gdpCaps(caps)]);
+  return Buffer.concat([gdpStreamStart(streamId), gdpCaps(caps), gdpSegment()]);
 }
 
 /** Header of a buffer packet; the payload bytes follow it on the wire. */
