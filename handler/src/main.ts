@@ -1,6 +1,5 @@
 // The handler process: one per egress, forked by the supervisor with a typed IPC channel.
 // It exits by itself when the supervisor goes away, after finalizing what it recorded.
-import { dispose } from '@livekit/rtc-node';
 import { encodeInfo, setFailed } from '@egress/shared/egress-info.ts';
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import { createLogger } from '@egress/shared/logging.ts';
@@ -8,7 +7,7 @@ import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { nowNs } from '@egress/shared/psrpc/time.ts';
 import { EgressError, toEgressError } from '@egress/shared/errors.ts';
-import { TrackEgress } from './egress/track-egress.ts';
+import type { TrackEgress } from './egress/track-egress.ts';
 
 /** Resolves once the message is handed to the channel, so a final message is not lost at exit. */
 const send = (m: HandlerMessage): Promise<void> =>
@@ -52,7 +51,12 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
   const log = createLogger({ level: config.logging.level, json: config.logging.json, fields: { egressId: req.egressId } });
   void send({ type: 'ready' });
   const info = startingInfo(req, nowNs());
+  // The media modules (rtc-node's native addon, gst) load after `ready`: the readiness limit measures
+  // whether the process is alive and listening, not how busy the machine is.
+  let dispose = async () => undefined as void;
   try {
+    ({ dispose } = await import('@livekit/rtc-node'));
+    const { TrackEgress } = await import('./egress/track-egress.ts');
     const plan = planRequest(req);
     egress = new TrackEgress(req, plan, config, log, {
       status: (i) => send({ type: 'status', info: encodeInfo(i) }),
