@@ -2,6 +2,7 @@
 import type { Config } from '@egress/shared/config/types.ts';
 import { createLogger } from '@egress/shared/logging.ts';
 import { Bus } from '@egress/shared/psrpc/bus.ts';
+import { startHttpEndpoints } from './http/server.ts';
 import { EgressService } from './service/egress-service.ts';
 
 export async function serve(config: Config, warnings: string[]): Promise<void> {
@@ -12,6 +13,7 @@ export async function serve(config: Config, warnings: string[]): Promise<void> {
   await bus.connect();
   const service = new EgressService(bus, config, log);
   await service.start();
+  const http = await startHttpEndpoints(config, service, log);
 
   let signals = 0;
   const shutdown = async (how: 'drain' | 'stop') => {
@@ -23,6 +25,7 @@ export async function serve(config: Config, warnings: string[]): Promise<void> {
     log.info(how === 'drain' ? 'draining: no new jobs, running jobs finish' : 'stopping every job');
     if (how === 'drain') await service.drain();
     else await service.stopAll('Process killed');
+    await http.close();
     await bus.close();
     log.info('egress node stopped');
     process.exit(0);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { Deployment } from '../rig/deployment.ts';
+import { freePort } from '../rig/ports.ts';
 
 const EGRESS_BIN = fileURLToPath(new URL('../../bin/egress', import.meta.url));
 
@@ -26,11 +27,14 @@ export async function startEgressNode(d: Deployment, extra: Record<string, unkno
     ws_url: d.wsUrl,
     redis: { address: d.redis.address, username: d.redis.username, password: d.redis.password, db: d.redis.db },
     logging: { level: 'debug' },
+    // The template server cannot be turned off; several nodes on one machine need ports of their own.
+    template_port: await freePort(),
     local_output_dir: outputDir,
     tmp_dir: path.join(dir, 'tmp'),
     // Suites share this machine with publishers and each other; the measured load would make their
     // admission depend on timing. Admission suites override this to measure for real.
     test_overrides: { cpu_load: 0 },
+    http_bind_address: '127.0.0.1',
     ...extra,
   };
   const logPath = path.join(dir, 'egress.log');

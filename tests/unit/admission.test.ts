@@ -93,7 +93,7 @@ t.test('overload: stop the heaviest after 10 s above 95%, kill it after the grac
   for (let i = 1; i < HIGH_TICKS_BEFORE_STOP; i++) t.equal(g.tick(0.99, jobs, (now += 1000)), undefined, `tick ${i}: nothing yet`);
   t.same(g.tick(0.99, jobs, (now += 1000)), { kind: 'stop', egressId: 'heavy' }, 'the heaviest job over its own cost is stopped');
   t.equal(g.tick(0.99, jobs, (now += 29_000)), undefined, 'within the grace: wait');
-  t.same(g.tick(0.99, jobs, (now += 1000)), { kind: 'kill', egressId: 'heavy', cpu: 1.2 }, 'still high 30 s later: killed');
+  t.same(g.tick(0.99, jobs, now + 1000), { kind: 'kill', egressId: 'heavy', cpu: 1.2 }, 'still high 30 s later: killed');
 });
 
 t.test('overload: no action for one job, at or below the threshold, or once load falls', async (t) => {
@@ -109,5 +109,5 @@ t.test('overload: no action for one job, at or below the threshold, or once load
   t.equal(new OverloadGuard(0.98, 1).threshold, 0.99, 'a cap of 0.95 or more moves the threshold halfway to 1');
   const stopped = new OverloadGuard(0.8, 30_000);
   for (let i = 0; i < HIGH_TICKS_BEFORE_STOP; i++) stopped.tick(0.99, jobs, (now += 1000));
-  t.equal(stopped.tick(0.99, [jobs[1]!, { egressId: 'c', cpu: 0.1, cost: 0.5 }], (now += 31_000)), undefined, 'the stopped job ended: nothing to kill');
+  t.equal(stopped.tick(0.99, [jobs[1]!, { egressId: 'c', cpu: 0.1, cost: 0.5 }], now + 31_000), undefined, 'the stopped job ended: nothing to kill');
 });

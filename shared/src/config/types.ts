@@ -89,6 +89,8 @@ export interface Config {
   debugHandlerPort: number;
   /** Interface the debug server listens on (`debug_bind_address`). Default: 127.0.0.1. */
   debugBindAddress?: string;
+  /** Where health_port and prometheus_port listen. Default 0.0.0.0, as the Go egress. */
+  httpBindAddress: string;
   enableChromeSandbox: boolean;
   insecure: boolean;
   /** Where local-disk results land when a request's path is relative. Default: the process working directory. */

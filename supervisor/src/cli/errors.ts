@@ -67,7 +67,7 @@ export function finalError(err: unknown): { line: string; exitCode: number } {
   if (err instanceof CommanderError) {
     // commander's own texts start with "error: "
     const message = err.message.replace(/^error:\s*/, '');
-    return { line: `egress: ${message}`, exitCode: EXIT_USAGE };
+    return { line: `egress: ${oneLine(message)}`, exitCode: EXIT_USAGE };
   }
   if (err instanceof CliError) return { line: `egress: ${oneLine(err.message)}`, exitCode: err.exitCode };
   const message = err instanceof Error ? err.message : String(err);

@@ -18,12 +18,11 @@ export const addJsonOption = (cmd: Command): Command => cmd.option('--json', 'pr
  * one line naming the choices, instead of commander's help-on-stderr.
  */
 export function groupAction(cmd: Command, path: string): Command {
-  return cmd
-    .argument('[command]')
-    .allowExcessArguments()
-    .action((verb: string | undefined) => {
-      const choices = cmd.commands.map((c) => c.name()).join(', ');
-      if (verb === undefined) throw new UsageError(`${path}: missing command: one of ${choices} (see ${path} --help)`);
-      throw new UsageError(`${path}: unknown command "${verb}": one of ${choices}`);
-    });
+  return cmd.allowExcessArguments().action(() => {
+    const verb = cmd.args[0];
+    const choices = cmd.commands.map((c) => c.name()).join(', ');
+    const prefix = path === 'egress' ? '' : `${path.replace(/^egress /, '')}: `;
+    if (verb === undefined) throw new UsageError(`${prefix}missing command: one of ${choices} (see ${path} --help)`);
+    throw new UsageError(`${prefix}unknown command "${verb}": one of ${choices}`);
+  });
 }

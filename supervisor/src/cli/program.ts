@@ -2,6 +2,7 @@
 // exit code 1 (server/runtime) or 2 (usage/input), never a stack trace.
 import { Command, CommanderError } from 'commander';
 import { finalError } from './errors.ts';
+import { groupAction } from './options.ts';
 import { jobsCommand } from './jobs.ts';
 import { manageCommands } from './manage.ts';
 import { processIo, type CliIo } from './io.ts';
@@ -22,13 +23,7 @@ export function buildProgram(io: CliIo, onServing: () => void = () => {}): Comma
     .addCommand(startCommand(io));
   for (const cmd of manageCommands(io)) program.addCommand(cmd);
   program.addCommand(jobsCommand(io));
-  program
-    .argument('[command]')
-    .allowExcessArguments()
-    .action((verb: string | undefined) => {
-      const choices = program.commands.map((c) => c.name()).join(', ');
-      throw new CommanderError(2, 'egress.usage', verb === undefined ? `missing command: one of ${choices} (see egress --help)` : `unknown command "${verb}": one of ${choices}`);
-    });
+  groupAction(program.usage('<command> [options]'), 'egress');
 
   // addCommand does not pass settings down: give every command the same error handling.
   for (const cmd of walk(program)) {
@@ -37,6 +32,8 @@ export function buildProgram(io: CliIo, onServing: () => void = () => {}): Comma
     cmd.configureOutput({
       writeOut: (s) => void io.stdout.write(s),
       writeErr: (s) => void io.stderr.write(s),
+      // descriptions are one line each: wrap only where the terminal would anyway
+      getOutHelpWidth: () => (io.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 120),
       // errors are printed once, by run(), as `egress: …`
       outputError: () => {},
     });

@@ -139,6 +139,7 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
     ioUpdateTimeoutMs: positive(ms(raw.io_update_timeout), 30_000),
     subscribeTimeoutMs: positive(ms(raw.subscribe_timeout), 30_000),
     drainTimeoutMs: ms(raw.drain_timeout) ?? 0,
+    httpBindAddress: text(raw.http_bind_address) || '0.0.0.0',
     ...(raw.debug_bind_address !== undefined && { debugBindAddress: text(raw.debug_bind_address) }),
     testOverrides: compact({ cpuLoad: raw.test_overrides?.cpu_load }),
     storage: raw.storage

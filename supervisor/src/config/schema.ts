@@ -101,6 +101,7 @@ export interface RawConfig extends RawProviders {
   subscribe_timeout?: RawDuration;
   drain_timeout?: RawDuration;
   debug_bind_address?: Scalar;
+  http_bind_address?: Scalar;
   test_overrides?: { cpu_load?: number };
   local_output_dir?: Scalar;
   tmp_dir?: Scalar;
@@ -190,6 +191,7 @@ export const configSchema: SchemaObject = {
     subscribe_timeout: duration,
     drain_timeout: duration,
     debug_bind_address: str,
+    http_bind_address: str,
     test_overrides: block({
       cpu_load: { type: 'number', minimum: 0, maximum: 1, 'x-message': 'must be a load fraction between 0 and 1' },
       ...ignored('failure_injection_room', 'disconnect_injection_room'),

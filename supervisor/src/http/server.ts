@@ -18,8 +18,6 @@ export interface HttpEndpoints {
 }
 
 export interface HttpEndpointOptions {
-  /** Listen addresses; default 127.0.0.1, the debug server's from `debugBindAddress`. */
-  hosts?: Partial<Record<EndpointName, string>>;
   /** The directory the template server serves; default <repo>/templates/dist. */
   templatesDir?: string;
 }
@@ -41,11 +39,12 @@ export async function startHttpEndpoints(
   opts: HttpEndpointOptions = {},
 ): Promise<HttpEndpoints> {
   const endpoints: { name: EndpointName; port: number; host: string; handler: () => RequestListener }[] = [
-    { name: 'health', port: config.healthPort, host: LOCALHOST, handler: () => healthHandler(view) },
+    // Health and metrics are read from other hosts (probes, Prometheus), as in the Go egress.
+    { name: 'health', port: config.healthPort, host: config.httpBindAddress, handler: () => healthHandler(view) },
     {
       name: 'prometheus',
       port: config.prometheusPort,
-      host: LOCALHOST,
+      host: config.httpBindAddress,
       handler: () => metricsHandler(createMetricsRegistry(view, { clusterId: config.clusterId })),
     },
     {
@@ -69,9 +68,8 @@ export async function startHttpEndpoints(
   };
 
   try {
-    for (const { name, port, host: defaultHost, handler } of endpoints) {
+    for (const { name, port, host, handler } of endpoints) {
       if (!port) continue;
-      const host = opts.hosts?.[name] ?? defaultHost;
       const server = createServer(handler());
       try {
         ports[name] = await listen(server, port, host, CONFIG_KEYS[name]);
