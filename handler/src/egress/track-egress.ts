@@ -211,9 +211,9 @@ export class TrackEgress {
       setAborted(this.info, 'Session limit reached before start signal');
       return;
     }
+    // No update now: LIMIT_REACHED is terminal to livekit-server, and the file is not final yet.
     this.log.info('session limit reached');
     setLimitReached(this.info);
-    this.hooks.status(this.info.clone());
     this.stop('Session limit reached');
   }
 

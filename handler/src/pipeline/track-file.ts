@@ -32,7 +32,8 @@ export interface TrackFileArgs {
 const INPUT = ['fdsrc', 'fd=3', '!', 'gdpdepay', '!', 'queue', 'max-size-buffers=0', 'max-size-bytes=0', 'max-size-time=3000000000'];
 
 export function trackFileArgs({ container, location }: TrackFileArgs): string[] {
-  const sink = ['!', 'filesink', `location=${location}`];
+  // Unbuffered: each muxed fragment reaches the disk at once, so a killed handler loses at most one.
+  const sink = ['!', 'filesink', 'buffer-mode=unbuffered', `location=${location}`];
   switch (container) {
     case 'ogg':
       return [...INPUT, '!', 'audioconvert', '!', 'audioresample', '!', 'opusenc', 'bitrate=128000', '!', 'oggmux', ...sink];

@@ -65,7 +65,11 @@ export function startWith(client: EgressClient, start: StartRequest, source: str
   }
 }
 
-export function egressApi(conn: Connection, requestTimeoutSec = 15): EgressApi {
+/**
+ * livekit-server answers StartEgress within its own timeouts (`unavailable: no response from
+ * servers` after about 20 s when no node bids): the CLI waits longer, so the server's answer shows.
+ */
+export function egressApi(conn: Connection, requestTimeoutSec = 60): EgressApi {
   // No region failover: that is for LiveKit Cloud, and it logs retries on the console.
   const client = new EgressClient(conn.url, conn.apiKey, conn.apiSecret, { failover: false, requestTimeout: requestTimeoutSec });
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {

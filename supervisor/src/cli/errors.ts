@@ -44,9 +44,12 @@ export function isNetworkError(err: unknown): boolean {
   return err instanceof TypeError && err.message === 'fetch failed';
 }
 
-/** A Twirp error answer from livekit-server: `not_found: egress not found`. */
+/**
+ * A Twirp error answer from livekit-server: `not_found: egress not found`. livekit-server prefixes
+ * errors it relays from psrpc with `twirp error unknown: `, which says nothing: it is dropped.
+ */
 export function describeServerError(err: ServerError): string {
-  const message = err.message.trim() || err.name;
+  const message = err.message.trim().replace(/^twirp error [a-z_]+: /, '') || err.name;
   if (err.code) return `${err.code}: ${message}`;
   return `HTTP ${err.status}${err.name ? ` ${err.name}` : ''}: ${message}`;
 }
