@@ -6,7 +6,11 @@ import { createLogger } from '@egress/shared/logging.ts';
 import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { nowNs } from '@egress/shared/psrpc/time.ts';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { EgressStatus } from '@livekit/protocol';
 import { EgressError, toEgressError } from '@egress/shared/errors.ts';
+import { Profiler } from './debug/profiling.ts';
 import type { TrackEgress } from './egress/track-egress.ts';
 
 /** Resolves once the message is handed to the channel, so a final message is not lost at exit. */
@@ -48,8 +52,14 @@ const heartbeat = setInterval(() => void send({ type: 'heartbeat' }), HEARTBEAT_
 
 async function run(requestB64: string, config: Extract<SupervisorMessage, { type: 'start' }>['config']): Promise<void> {
   const req = StartEgressRequest.fromBinary(Buffer.from(requestB64, 'base64'));
-  const log = createLogger({ level: config.logging.level, json: config.logging.json, fields: { egressId: req.egressId } });
+  const profiling = config.debug.enableProfiling;
+  const debugDir = path.join(config.tmpDir, 'debug', req.egressId);
+  if (profiling) await mkdir(debugDir, { recursive: true });
+  const logPath = profiling ? path.join(debugDir, 'handler-live.log') : undefined;
+  const log = createLogger({ level: config.logging.level, json: config.logging.json, fields: { egressId: req.egressId }, file: logPath });
   void send({ type: 'ready' });
+  const profiler = profiling ? new Profiler() : undefined;
+  await profiler?.start();
   const info = startingInfo(req, nowNs());
   // The media modules (rtc-node's native addon, gst) load after `ready`: the readiness limit measures
   // whether the process is alive and listening, not how busy the machine is.
@@ -64,6 +74,10 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
       output: (o) => void send({ type: 'output', output: o }),
     }, info);
     const final = await egress.run();
+    if (profiler && final.status === EgressStatus.EGRESS_FAILED) {
+      const dir = await profiler.saveBundle(debugDir, { ...(await egress.debugArtifacts()), logPath });
+      final.details += `; debug files: ${dir}`;
+    }
     await send({ type: 'finished', info: encodeInfo(final) });
   } catch (err) {
     log.error('handler failed', { error: toEgressError(err).message });

@@ -4,7 +4,7 @@ import type { LogLevel } from './config/types.ts';
 export type Logger = winston.Logger;
 
 /** Logs go to stderr: a handler's stdout may carry media or parsed tool output. */
-export function createLogger(opts: { level: LogLevel; json: boolean; fields?: Record<string, string> }): Logger {
+export function createLogger(opts: { level: LogLevel; json: boolean; fields?: Record<string, string>; file?: string }): Logger {
   const format = opts.json
     ? winston.format.combine(winston.format.timestamp(), winston.format.json())
     : winston.format.combine(
@@ -18,6 +18,9 @@ export function createLogger(opts: { level: LogLevel; json: boolean; fields?: Re
     level: opts.level,
     defaultMeta: opts.fields,
     format,
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+    transports: [
+      new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
+      ...(opts.file ? [new winston.transports.File({ filename: opts.file, level: 'debug', format: winston.format.combine(winston.format.timestamp(), winston.format.json()) })] : []),
+    ],
   });
 }

@@ -127,6 +127,8 @@ export class TrackEgress {
     this.gst = gst;
     this.hooks.process({ pid: gst.pid, pgid: gst.pid, name: 'gst-launch-1.0', commandLine: gst.commandLine });
     const input = gst.inputs[0]!;
+    // gst exiting on its own ends the recording: the failure is read from its exit below.
+    void gst.exited.then(() => this.cancelRead?.());
     this.armLimits(local);
 
     const writer = await (track.kind === 'audio' ? this.pumpAudio(track, input) : this.pumpVideo(track, input));
@@ -238,8 +240,9 @@ export class TrackEgress {
     if (this.info.status === EgressStatus.EGRESS_ACTIVE || this.info.status === EgressStatus.EGRESS_ENDING) setComplete(this.info);
   }
 
-  kill(): void {
-    this.gst?.kill();
+  /** What debug.enable_profiling keeps when the pipeline failed. */
+  async debugArtifacts(): Promise<{ dot?: string; commandLines: string[] }> {
+    return { dot: await this.pipelineDot().catch(() => undefined), commandLines: this.gst ? [this.gst.commandLine] : [] };
   }
 }
 
