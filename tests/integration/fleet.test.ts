@@ -156,3 +156,45 @@ t.test('session limits end a job LIMIT_REACHED with its file finalized', async (
     if (what === 'duration') t.ok(p.duration <= 4.5, 'stopped at the duration limit');
   }
 });
+
+t.test('drain_timeout: SIGTERM stops the jobs still running when the timeout ends', async (t) => {
+  const node = await startEgressNode(d, { drain_timeout: '2s' });
+  const id = await startTrack(t, 'drain-timeout');
+  await untilActive(id);
+  node.process.kill('SIGTERM');
+  const done = await untilEnded(id, 20_000);
+  t.equal(done.status, EgressStatus.EGRESS_COMPLETE, 'stopped gracefully');
+  t.equal(done.details, 'End reason: drain timeout');
+  t.equal(await node.stop('SIGTERM'), 0);
+});
+
+t.test('a second signal kills everything at once', async (t) => {
+  const debugPort = await freePort();
+  const node = await startEgressNode(d, { debug_handler_port: debugPort });
+  const id = await startTrack(t, 'second-signal');
+  await untilActive(id);
+  const detail = await jobDetail(debugPort, id);
+  node.process.kill('SIGTERM');
+  await sleep(300);
+  node.process.kill('SIGTERM');
+  t.equal(await node.stop(), 1, 'the node exits 1');
+  await waitFor('every process to be gone', async () => (detail.processes.every((p) => !isAlive(p.pid)) ? true : undefined), 10_000);
+  t.pass('the handler and gst-launch were killed');
+});
+
+t.test('an invalid config fails at start with the key and the reason; a running node is undisturbed', async (t) => {
+  const node = await startEgressNode(d);
+  t.teardown(() => node.stop());
+  const id = await startTrack(t, 'bad-config');
+  await untilActive(id);
+  const bad = await startEgressNode(d, { health_port: 99_999, logging: { level: 'loud' } }).then(
+    () => undefined,
+    (e: Error) => e.message,
+  );
+  t.match(bad, /health_port: .*65535/, 'names health_port and the range');
+  t.match(bad, /logging\.level: must be one of debug, info, warn, error/, 'names logging.level');
+  t.notMatch(bad, /\n\s+at /, 'no stack trace');
+  t.equal((await info(id))?.status, EgressStatus.EGRESS_ACTIVE, 'the running job goes on');
+  await client.stopEgress(id);
+  t.equal((await untilEnded(id)).status, EgressStatus.EGRESS_COMPLETE);
+});
