@@ -6,11 +6,8 @@ export function cpuCost(req: StartEgressRequest, cost: CpuCostConfig): number {
   if (req.estimatedCpu > 0) return req.estimatedCpu;
   const r = req.request;
   switch (r.case) {
-    case 'roomComposite': {
-      if (!r.value.audioOnly) return cost.roomCompositeCpuCost;
-      const chrome = r.value.layout !== '' || r.value.customBaseUrl !== '';
-      return chrome ? cost.audioRoomCompositeCpuCost : cost.sdkAudioRoomCompositeCpuCost;
-    }
+    case 'roomComposite':
+      return compositeCost(r.value, cost);
     case 'web':
       return r.value.audioOnly ? cost.audioWebCpuCost : cost.webCpuCost;
     case 'participant':
@@ -21,11 +18,7 @@ export function cpuCost(req: StartEgressRequest, cost: CpuCostConfig): number {
       return cost.trackCpuCost;
     case 'egress': {
       const s = r.value.source;
-      if (s.case === 'template') {
-        if (!s.value.audioOnly) return cost.roomCompositeCpuCost;
-        const chrome = s.value.layout !== '' || s.value.customBaseUrl !== '';
-        return chrome ? cost.audioRoomCompositeCpuCost : cost.sdkAudioRoomCompositeCpuCost;
-      }
+      if (s.case === 'template') return compositeCost(s.value, cost);
       if (s.case === 'web') return s.value.audioOnly ? cost.audioWebCpuCost : cost.webCpuCost;
       if (s.case === 'media') return r.value.encoding.case === 'preset' && r.value.encoding.value === 8 ? cost.trackCpuCost : cost.participantCpuCost;
       return 0;
@@ -33,4 +26,11 @@ export function cpuCost(req: StartEgressRequest, cost: CpuCostConfig): number {
     default:
       return 0;
   }
+}
+
+/** A room composite renders in Chrome unless it is audio-only with no layout or page of its own. */
+function compositeCost(c: { audioOnly: boolean; layout: string; customBaseUrl: string }, cost: CpuCostConfig): number {
+  if (!c.audioOnly) return cost.roomCompositeCpuCost;
+  const chrome = c.layout !== '' || c.customBaseUrl !== '';
+  return chrome ? cost.audioRoomCompositeCpuCost : cost.sdkAudioRoomCompositeCpuCost;
 }
