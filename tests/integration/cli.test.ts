@@ -273,7 +273,9 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags
       new RegExp(`^egress: cannot reach livekit-server at http://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\n$`),
       'unreachable server',
     );
-    failsWith(t, await cli(['list', '--api-secret', 'not-the-secret-not-the-secret-0123']), 1, /^egress: unauthenticated: .+\n$/, 'wrong secret');
+    const wrongSecret = await cli(['list', '--api-secret', 'not-the-secret-not-the-secret-0123']);
+    failsWith(t, wrongSecret, 1, /^egress: unauthenticated: invalid token: .+\n$/, 'wrong secret');
+    t.notMatch(wrongSecret.stderr, /eyJ/, 'the refused token is not echoed');
     failsWith(t, await cli(['list'], { LIVEKIT_URL: '', LIVEKIT_WS_URL: '' }), 2, /^egress: no livekit-server URL: give --url or set LIVEKIT_URL\n$/, 'no URL');
     const viaWsUrl = await cli(['list', '--room', room], { LIVEKIT_URL: '', LIVEKIT_WS_URL: d.wsUrl });
     t.equal(viaWsUrl.code, 0, 'LIVEKIT_WS_URL works too');
@@ -327,13 +329,18 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags
     const stopped = await waitStatus(a, ended, 'ended');
     t.equal(stopped.status, EgressStatus.EGRESS_COMPLETE, `jobs stop: COMPLETE (${stopped.error})`);
 
-    const b = await startTrack(t, 'cli-kill');
-    await waitStatus(b, (s) => s === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
+    // Killed while a `start --wait` follows it: the wait ends FAILED, exit 1 with the error text.
+    const waiting = spawnCli(['start', 'track', '--room', room, '--track', trackId, '--file', 'cli-kill/{track_id}', '--wait']);
+    const b = await waitFor('the egress id', async () => /^egress_id\s+(EG_\w+)$/m.exec(waiting.stdout())?.[1], 30_000);
+    await waitFor('ACTIVE', async () => (new RegExp(`${b} EGRESS_ACTIVE$`, 'm').test(waiting.stdout()) ? true : undefined), 30_000);
     const kill = await cli(['jobs', 'kill', b]);
     t.equal(kill.code, 0, `jobs kill exits 0 ${kill.stderr}`);
     t.equal(kill.stdout.trim(), `killed ${b}`);
-    const killed = await waitStatus(b, ended, 'ended', 60_000);
-    t.not(killed.status, EgressStatus.EGRESS_ACTIVE, `killed: ${EgressStatus[killed.status]} (${killed.error})`);
+    const { code } = await waiting.exited;
+    const killed = await waitStatus(b, ended, 'ended');
+    t.equal(killed.status, EgressStatus.EGRESS_FAILED, `killed: ${EgressStatus[killed.status]} (${killed.error})`);
+    failsWith(t, { code, stdout: waiting.stdout(), stderr: waiting.stderr() }, 1, new RegExp(`^egress: ${b} ended EGRESS_FAILED: ${escape(killed.error)}\\n$`), 'start --wait on a killed egress');
+    t.match(waiting.stdout(), /^status\s+EGRESS_FAILED$/m, 'the final EgressInfo is printed too');
 
     const freeDebug = await freePort();
     failsWith(

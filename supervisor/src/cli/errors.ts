@@ -32,6 +32,8 @@ export function networkReason(err: unknown): string {
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
   if (e instanceof Error) {
     if ('errors' in e && Array.isArray(e.errors) && e.errors[0] instanceof Error) return e.errors[0].message;
+    // undici refuses the fetch standard's "bad ports" (1, 7, 9, 21, 6000 …) before connecting
+    if (e.message === 'bad port') return 'the port is on the fetch standard\'s blocked list';
     return e.message || e.name;
   }
   return String(e);
@@ -49,8 +51,15 @@ export function isNetworkError(err: unknown): boolean {
  * errors it relays from psrpc with `twirp error unknown: `, which says nothing: it is dropped.
  */
 export function describeServerError(err: ServerError): string {
-  const message = err.message.trim().replace(/^twirp error [a-z_]+: /, '') || err.name;
-  if (err.code) return `${err.code}: ${message}`;
+  const message =
+    err.message
+      .trim()
+      .replace(/^twirp error [a-z_]+: /, '')
+      // the auth middleware answers in plain text and quotes the token it refused: keep the reason only
+      .replace(/^invalid token: \S+, error: /, 'invalid token: ')
+      .replace(/\beyJ[\w-]*\.[\w-]+\.[\w-]+/g, '<token>') || err.name;
+  const code = err.code || (err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'permission_denied' : undefined);
+  if (code) return `${code}: ${message}`;
   return `HTTP ${err.status}${err.name ? ` ${err.name}` : ''}: ${message}`;
 }
 

@@ -35,8 +35,6 @@ export const REQUEST_TYPES = {
   track: TrackEgressRequest,
 } as const;
 
-export const isStartKind = (s: string): s is StartKind => (START_KINDS as readonly string[]).includes(s);
-
 /** Flags of `egress start <kind>`, as commander hands them over (camelCased). */
 export interface StartFlags {
   request?: string;
