@@ -1,6 +1,6 @@
 // The handler process: one per egress, forked by the supervisor with a typed IPC channel.
 // It exits by itself when the supervisor goes away, after finalizing what it recorded.
-import { encodeInfo, setFailed } from '@egress/shared/egress-info.ts';
+import { encodeInfo, setAborted, setEndReason, setFailed } from '@egress/shared/egress-info.ts';
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import { createLogger } from '@egress/shared/logging.ts';
 import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
@@ -8,7 +8,7 @@ import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { nowNs } from '@egress/shared/psrpc/time.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { EgressStatus } from '@livekit/protocol';
+import { EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from '@egress/shared/errors.ts';
 import { Profiler } from './debug/profiling.ts';
 import type { TrackEgress } from './egress/track-egress.ts';
@@ -18,6 +18,19 @@ const send = (m: HandlerMessage): Promise<void> =>
   new Promise((resolve) => (process.connected ? process.send!(m, undefined, {}, () => resolve()) : resolve()));
 
 let egress: TrackEgress | undefined;
+let startInfo: EgressInfo | undefined;
+/** A stop that came while the media modules were still loading; applied as soon as the egress exists. */
+let pendingStop: string | undefined;
+
+function stop(reason: string): EgressInfo | undefined {
+  if (egress) return egress.stop(reason);
+  pendingStop ??= reason;
+  if (!startInfo) return undefined;
+  const info = startInfo.clone();
+  setEndReason(info, reason);
+  setAborted(info, 'Stop called before pipeline could start');
+  return info;
+}
 
 process.on('message', (m: SupervisorMessage) => {
   switch (m.type) {
@@ -25,8 +38,9 @@ process.on('message', (m: SupervisorMessage) => {
       void run(m.request, m.config);
       return;
     case 'stop': {
-      if (!egress) return void send({ type: 'reply', id: m.id, error: { code: 'not_found', message: 'egress not found' } });
-      return void send({ type: 'reply', id: m.id, info: encodeInfo(egress.stop(m.reason)) });
+      const info = stop(m.reason);
+      if (!info) return void send({ type: 'reply', id: m.id, error: { code: 'not_found', message: 'egress not found' } });
+      return void send({ type: 'reply', id: m.id, info: encodeInfo(info) });
     }
     case 'inspect':
       void inspect(m.id);
@@ -45,8 +59,8 @@ async function inspect(id: number): Promise<void> {
 }
 
 // An orphan finalizes its recording and exits: nobody is left to report to.
-process.on('disconnect', () => egress?.stop('Process killed'));
-process.on('SIGINT', () => egress?.stop('Process killed'));
+process.on('disconnect', () => stop('Process killed'));
+process.on('SIGINT', () => stop('Process killed'));
 
 const heartbeat = setInterval(() => void send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);
 
@@ -61,6 +75,7 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
   const profiler = profiling ? new Profiler() : undefined;
   await profiler?.start();
   const info = startingInfo(req, nowNs());
+  startInfo = info;
   // The media modules (rtc-node's native addon, gst) load after `ready`: the readiness limit measures
   // whether the process is alive and listening, not how busy the machine is.
   let dispose = async () => undefined as void;
@@ -73,6 +88,7 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
       process: (p) => void send({ type: 'process', process: p }),
       output: (o) => void send({ type: 'output', output: o }),
     }, info);
+    if (pendingStop) egress.stop(pendingStop);
     const final = await egress.run();
     if (profiler && final.status === EgressStatus.EGRESS_FAILED) {
       const dir = await profiler.saveBundle(debugDir, { ...(await egress.debugArtifacts()), logPath });

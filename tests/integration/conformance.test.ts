@@ -122,3 +122,18 @@ t.test('garbage on egress-only request channels does not hurt the node', async (
   t.equal(final.status, EgressStatus.EGRESS_COMPLETE);
   t.notMatch(node.log(), /uncaught|unhandled/i, 'no uncaught errors in the node log');
 });
+
+t.test('a StopEgress right after StartEgress aborts the egress instead of losing the stop', async (t) => {
+  const room = `early-stop-${Date.now()}`;
+  const pub = await startPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: 'early-pub', audio: true, video: false });
+  t.teardown(() => pub.stop());
+  const started = await client.startTrackEgress(room, new DirectFileOutput({ filepath: 'early/{track_id}' }), pub.audioTrackSid!);
+  const stopped = await client.stopEgress(started.egressId);
+  t.ok([EgressStatus.EGRESS_ABORTED, EgressStatus.EGRESS_ENDING].includes(stopped.status), `the stop is taken (${EgressStatus[stopped.status]})`);
+  const final = await waitFor('end', async () => {
+    const i = await getInfo(started.egressId);
+    return i && i.status >= EgressStatus.EGRESS_COMPLETE ? i : undefined;
+  }, 20_000);
+  t.ok([EgressStatus.EGRESS_ABORTED, EgressStatus.EGRESS_COMPLETE].includes(final.status), `it ends (${EgressStatus[final.status]}: ${final.error})`);
+  if (final.status === EgressStatus.EGRESS_ABORTED) t.equal(final.error, 'Stop called before pipeline could start');
+});

@@ -21,13 +21,17 @@ const API_TIMEOUT_S = 60;
 // cpu_capacity 1 × max_cpu_utilization 1 = 1 core per node; 0.5 per track egress: two jobs fill a node.
 const NODE_CONFIG = {
   cpu_cost: { cpu_capacity: 1, track_cpu_cost: 0.5, max_cpu_utilization: 1 },
-  // The launcher's default too: the measured load of this shared machine must not decide admission.
-  test_overrides: { cpu_load: 0 },
+  // The measured load of this shared machine must not decide admission, and a job must stay "full" for
+  // livekit-server's whole retry window (~27 s) although an audio job measures ~0.1 core: the test is
+  // about bidding across nodes, so admission charges each job its cost (see config.example.yaml).
+  test_overrides: { cpu_load: 0, hold_reservations: true },
 };
 
 interface JobSummary {
   egressId: string;
   status: string;
+  /** The node's last 1 s measurement of the job, in cores. */
+  cpu: number | null;
 }
 
 const { deployment: d } = await suiteDeployment(t, { needsWebhooks: false });
@@ -73,13 +77,18 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags
     );
   const nodeOf = (jobs: JobSummary[][], egressId: string): number => jobs.findIndex((list) => list.some((j) => j.egressId === egressId));
   const counts = (jobs: JobSummary[][]): number[] => jobs.map((list) => list.length);
+  /** What each node measures its jobs at: admission charges a young job max(cost, measured). */
+  const usage = (jobs: JobSummary[][]): string => jobs.map((list) => `[${list.map((j) => j.cpu?.toFixed(2) ?? '-').join(' ')}]`).join(' ');
 
   const egressIds: string[] = [];
+  /** A 7th egress that should not have started; stopped, not checked. */
+  const extra: string[] = [];
   const placement: number[] = [];
   const t0 = Date.now();
 
   await t.test('six starts, one at a time, pack two per node', async (t) => {
     for (let i = 0; i < JOBS; i++) {
+      if (i > 0) t.comment(`  before start ${i + 1}: measured job CPU per node ${usage(await jobsByNode())}`);
       const begun = Date.now();
       const info = await client.startTrackEgress(room, new DirectFileOutput({ filepath: `scale-out/{track_id}-${i}` }), tracks[i]!);
       egressIds.push(info.egressId);
@@ -111,7 +120,7 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags
     }
     const elapsed = (Date.now() - begun) / 1000;
     if (info) {
-      egressIds.push(info.egressId);
+      extra.push(info.egressId);
       const jobs = await jobsByNode();
       t.fail(`the 7th start was accepted (${info.egressId} on node ${nodeOf(jobs, info.egressId)} after ${elapsed.toFixed(1)} s, t+${((Date.now() - t0) / 1000).toFixed(1)} s; jobs per node [${counts(jobs).join(', ')}])`);
       return;
@@ -127,7 +136,20 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags
   });
 
   await t.test('every egress stops and ends COMPLETE', async (t) => {
-    await Promise.all(egressIds.map((id) => client.stopEgress(id)));
+    // An extra egress (only if the 7th start was wrongly accepted) is stopped on its node directly,
+    // whatever livekit-server says about it, so that this check stands on its own.
+    // A stop that reaches a handler still loading its media modules is answered 404; retried until taken.
+    for (const id of extra) {
+      const outcome = await waitFor(`the extra egress ${id} to take a stop`, async () => {
+        const node = nodeOf(await jobsByNode(), id);
+        if (node < 0) return 'gone';
+        const res = await fetch(`http://127.0.0.1:${debugPorts[node]}/jobs/${id}/stop`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+        return res.ok ? `stopped through node ${node}'s debug endpoint` : undefined;
+      }, 20_000, 250).catch((e: unknown) => String(e));
+      t.comment(`extra egress ${id}: ${outcome}`);
+    }
+    const stops = await Promise.allSettled(egressIds.map((id) => client.stopEgress(id)));
+    stops.forEach((r, i) => t.equal(r.status, 'fulfilled', `StopEgress ${egressIds[i]} accepted${r.status === 'rejected' ? ` (${String(r.reason)})` : ''}`));
     const finals = await Promise.all(
       egressIds.map((id) =>
         waitFor(`${id} ended`, async () => {

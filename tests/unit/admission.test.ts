@@ -46,12 +46,22 @@ t.test('a busy node keeps max_cpu_utilization headroom and charges new jobs thei
 t.test('after the reservation window a job is charged what it measures', async (t) => {
   const { a, m, advance } = fixture();
   a.reserve('EG_1', track('EG_1'));
+  m.usage.EG_1 = 0.95;
+  t.equal(a.charge('EG_1'), 0.5, 'young: its cost, not its start-up burst');
   m.usage.EG_1 = 0.05;
-  t.equal(a.charge('EG_1'), 0.5, 'young: at least its cost');
   advance(RESERVATION_MS);
   t.equal(a.charge('EG_1'), 0.05, 'measured');
   m.usage.EG_1 = 0.9;
   t.equal(a.charge('EG_1'), 0.9, 'a job using more than its cost is charged that');
+});
+
+t.test('hold_reservations: a job is charged its cost for its whole life', async (t) => {
+  let now = 0;
+  const m: Measurements = { load: 0, jobUsage: () => ({ cpu: 0.01, memoryBytes: 0 }), availableMemory: () => 16 * 1024 ** 3 };
+  const a = new Admission(cost, 2, m, () => now, 2, true);
+  a.reserve('EG_1', track('EG_1'));
+  now += RESERVATION_MS * 10;
+  t.equal(a.charge('EG_1'), 0.5);
 });
 
 t.test('load no job accounts for counts against the node', async (t) => {

@@ -29,11 +29,40 @@ export interface S3Config {
   metadata: Record<string, string>;
   tagging: string;
   contentDisposition: string;
+  /**
+   * STS endpoint for assume_role_arn (not a Go egress key): only for tests and private clouds.
+   * Unset: the SDK's regional STS endpoint.
+   */
+  stsEndpoint?: string;
 }
 export interface ProxyConfig { url: string; username: string; password: string }
-export interface AzureConfig { accountName: string; accountKey: string; containerName: string }
-export interface GcpConfig { credentialsJson: string; bucket: string; proxy?: ProxyConfig }
+export interface AzureConfig {
+  accountName: string;
+  accountKey: string;
+  containerName: string;
+  /**
+   * Blob service URL (not a Go egress key), e.g. Azurite's `http://127.0.0.1:10000/devstoreaccount1`.
+   * Unset: `https://<account_name>.blob.core.windows.net`.
+   */
+  endpoint?: string;
+}
+export interface GcpConfig {
+  credentialsJson: string;
+  bucket: string;
+  proxy?: ProxyConfig;
+  /** Not in the Go egress: a custom GCS JSON-API endpoint (emulator, private endpoint), e.g. `http://127.0.0.1:4443`. */
+  endpoint?: string;
+}
 export interface AliOssConfig { accessKey: string; secret: string; region: string; endpoint: string; bucket: string }
+
+export interface S3AssumeRoleConfig {
+  accessKey: string;
+  secret: string;
+  arn: string;
+  externalId: string;
+  /** STS endpoint for request targets that assume a role (not a Go egress key; tests, private clouds). */
+  stsEndpoint?: string;
+}
 
 /** Exactly one of s3/azure/gcp/alioss is set, or none (local disk). */
 export interface StorageConfig {
@@ -104,11 +133,16 @@ export interface Config {
   subscribeTimeoutMs: number;
   storage?: StorageConfig;
   backup?: StorageConfig;
+  /**
+   * Server-side AssumeRole defaults for request S3 targets (Go keys s3_assume_role_key, s3_assume_role_secret,
+   * s3_assume_role_arn, s3_assume_role_external_id); see egress-behaviour §5.4.
+   */
+  s3AssumeRole?: S3AssumeRoleConfig;
   cpuCost: CpuCostConfig;
   sessionLimits: SessionLimits;
   debug: { enableProfiling: boolean; storage?: StorageConfig };
   /** SIGTERM drain: how long running jobs may take before they are stopped; 0 waits for ever. */
   drainTimeoutMs: number;
   /** Hooks for tests, like the Go egress's test_overrides. Never set in production. */
-  testOverrides: { cpuLoad?: number };
+  testOverrides: { cpuLoad?: number; holdReservations?: boolean };
 }

@@ -35,14 +35,19 @@ export class Admission {
     private readonly measured: Measurements,
     private readonly now: () => number = Date.now,
     private readonly machineCpus = os.availableParallelism(),
+    /** test_overrides.hold_reservations: charge every job its cost for its whole life (static admission). */
+    private readonly holdReservations = false,
   ) {}
 
-  /** What a job is charged now: at least its cost while young, then what it measures. */
+  /**
+   * What a job is charged now: its cost while young (its start-up burst, loading the SDK, says nothing
+   * about its steady use), then what it measures.
+   */
   charge(egressId: string): number {
     const r = this.jobs.get(egressId);
     if (!r) return 0;
-    const used = this.measured.jobUsage(egressId)?.cpu ?? 0;
-    return this.now() - r.acceptedAt < RESERVATION_MS ? Math.max(r.cost, used) : used;
+    if (this.holdReservations || this.now() - r.acceptedAt < RESERVATION_MS) return r.cost;
+    return this.measured.jobUsage(egressId)?.cpu ?? 0;
   }
 
   /** Cores still free for new work. */
@@ -54,6 +59,7 @@ export class Admission {
       charged += this.charge(id);
       measuredJobs += this.measured.jobUsage(id)?.cpu ?? 0;
     }
+    // Our jobs' own use is taken out of the machine's load: they count by their charge instead.
     // Load that no job of ours accounts for (other processes, other nodes on this machine).
     const other = Math.max(0, this.measured.load * this.machineCpus - measuredJobs);
     return this.capacity * this.cost.maxCpuUtilization - other - charged;

@@ -102,7 +102,7 @@ export interface RawConfig extends RawProviders {
   drain_timeout?: RawDuration;
   debug_bind_address?: Scalar;
   http_bind_address?: Scalar;
-  test_overrides?: { cpu_load?: number };
+  test_overrides?: { cpu_load?: number; hold_reservations?: boolean };
   local_output_dir?: Scalar;
   tmp_dir?: Scalar;
   storage?: RawStorage;
@@ -194,6 +194,7 @@ export const configSchema: SchemaObject = {
     http_bind_address: str,
     test_overrides: block({
       cpu_load: { type: 'number', minimum: 0, maximum: 1, 'x-message': 'must be a load fraction between 0 and 1' },
+      hold_reservations: bool,
       ...ignored('failure_injection_room', 'disconnect_injection_room'),
     }),
     local_output_dir: str,
