@@ -13,6 +13,8 @@ import { disposeRtc, startPublisher } from '../rig/publisher.ts';
 import { startEgressNode } from '../support/egress-node.ts';
 import { suiteDeployment } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
+import { jobDetail } from '../support/debug-api.ts';
+import { freePort } from '../rig/ports.ts';
 
 const { deployment: d } = await suiteDeployment(t, { needsWebhooks: false });
 const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
@@ -86,4 +88,32 @@ t.test('overload: the heaviest job is stopped gracefully after 10 s above 95%', 
   t.equal((await info(other))?.status, EgressStatus.EGRESS_ACTIVE, 'the other job goes on (one job alone is never stopped for load)');
   await client.stopEgress(other);
   await untilEnded(other);
+});
+
+t.test('overload: a stopped job that cannot finish is killed after cpu_kill_grace_sec', async (t) => {
+  const debugPort = await freePort();
+  const node = await startEgressNode(d, { cpu_cost: { cpu_capacity: 16, cpu_kill_grace_sec: 3 }, test_overrides: { cpu_load: 0.99 }, debug_handler_port: debugPort });
+  t.teardown(() => node.stop());
+  const tracks = await Promise.all([audioTrack(t, 'wedged-a'), audioTrack(t, 'wedged-b')]);
+  const ids = await Promise.all(tracks.map(async (x) => (await client.startTrackEgress(x.room, new DirectFileOutput({ filepath: 'wedged/{track_id}' }), x.track)).egressId));
+  await Promise.all(ids.map((id) => waitFor('ACTIVE', async () => ((await info(id))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 20_000)));
+  // Frozen encoders: the graceful stop cannot finalize, so only the kill ends the job.
+  const gst = await Promise.all(ids.map(async (id) => (await jobDetail(debugPort, id)).processes.find((p) => p.name === 'gst-launch-1.0')!.pid));
+  gst.forEach((pid) => process.kill(pid, 'SIGSTOP'));
+  t.teardown(() => gst.forEach((pid) => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }));
+  const killed = await waitFor('a job to be killed', async () => {
+    for (const id of ids) {
+      const i = await info(id);
+      if (i && i.status >= EgressStatus.EGRESS_COMPLETE) return i;
+    }
+    return undefined;
+  }, 40_000);
+  t.equal(killed.status, EgressStatus.EGRESS_FAILED);
+  t.match(killed.error, /^CPU exhausted: \d+\.\d\d cores used$/);
+  t.equal(killed.errorCode, 403);
+  const other = ids.find((id) => id !== killed.egressId)!;
+  const otherGst = gst[ids.indexOf(other)]!;
+  process.kill(otherGst, 'SIGCONT');
+  await client.stopEgress(other).catch(() => undefined);
+  await untilEnded(other, 40_000);
 });
