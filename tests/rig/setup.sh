@@ -4,6 +4,7 @@
 set -euo pipefail
 
 LIVEKIT_SERVER_VERSION=v1.13.5
+FAKE_GCS_SERVER_VERSION=v1.56.1
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
@@ -56,4 +57,19 @@ if [ ! -x "$server_bin" ] || ! grep -qxF "$LIVEKIT_SERVER_VERSION" "$version_fil
   mkdir -p "$ROOT/.cache/bin"
   GOBIN=$ROOT/.cache/bin go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION"
   echo "$LIVEKIT_SERVER_VERSION" >"$version_file"
+fi
+
+# --- fake-gcs-server (GCS emulator for the upload tests) ----------------------------------
+fake_gcs_bin=$ROOT/.cache/bin/fake-gcs-server
+fake_gcs_version_file=$ROOT/.cache/bin/fake-gcs-server.version
+if [ ! -x "$fake_gcs_bin" ] || ! grep -qxF "$FAKE_GCS_SERVER_VERSION" "$fake_gcs_version_file" 2>/dev/null; then
+  export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
+  if ! command -v go >/dev/null; then
+    echo "setup: Go is required to build fake-gcs-server $FAKE_GCS_SERVER_VERSION; install it from https://go.dev/dl/ into /usr/local/go" >&2
+    exit 1
+  fi
+  echo "setup: building fake-gcs-server $FAKE_GCS_SERVER_VERSION (first run takes a minute or two)…"
+  mkdir -p "$ROOT/.cache/bin"
+  GOBIN=$ROOT/.cache/bin go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_SERVER_VERSION"
+  echo "$FAKE_GCS_SERVER_VERSION" >"$fake_gcs_version_file"
 fi

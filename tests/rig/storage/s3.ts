@@ -1,0 +1,128 @@
+// s3rver 3.7.1 (a fake S3 on the local file system) on 127.0.0.1, as a child process so that
+// down()/up() are a real outage: connections are refused while it is down.
+//
+// s3rver itself only checks that a V4 request names a known access key (S3RVER), not its signature.
+// So by default the public endpoint is a small in-process front that verifies every SigV4 signature
+// (header or presigned query) against the known key pairs and then passes the request through; with
+// verifySignatures:false the endpoint is s3rver itself (the benchmark uses that).
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { freePort } from '../ports.ts';
+import { answersHttp, startRestartable, type RestartableService } from './common.ts';
+import { SigV4Error, verifySigV4 } from './sigv4.ts';
+
+export const S3RVER_ACCESS_KEY = 'S3RVER';
+export const S3RVER_SECRET = 'S3RVER';
+
+export interface S3Server extends RestartableService {
+  port: number;
+  /** http://127.0.0.1:<port> */
+  endpoint: string;
+  buckets: string[];
+  /** Requests the signature check refused (code: message). Empty without verifySignatures. */
+  rejected: string[];
+  /** Requests passed on to s3rver (method and path), when verifying. */
+  requests: string[];
+}
+
+export interface S3ServerOptions {
+  buckets?: string[];
+  /** Default true. */
+  verifySignatures?: boolean;
+}
+
+function s3ErrorXml(res: ServerResponse, status: number, code: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>s3-front</RequestId></Error>`);
+}
+
+export async function startS3(opts: S3ServerOptions = {}): Promise<S3Server> {
+  const buckets = opts.buckets ?? ['egress'];
+  const verify = opts.verifySignatures ?? true;
+  const backPort = await freePort();
+  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  const backend = await startRestartable({
+    name: 's3rver',
+    command: process.execPath,
+    args: (dataDir) => [
+      bin, '--directory', dataDir, '--address', '127.0.0.1', '--port', String(backPort), '--silent',
+      '--no-vhost-buckets', ...buckets.flatMap((b) => ['--configure-bucket', b]),
+    ],
+    ready: () => answersHttp(`http://127.0.0.1:${backPort}/`),
+  });
+  const rejected: string[] = [];
+  const requests: string[] = [];
+  if (!verify) return Object.assign(backend, { port: backPort, endpoint: `http://127.0.0.1:${backPort}`, buckets, rejected, requests });
+
+  const port = await freePort();
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const anonymous = !req.headers.authorization && !req.url?.includes('X-Amz-Signature=');
+    try {
+      if (!anonymous) verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, undefined, { [S3RVER_ACCESS_KEY]: S3RVER_SECRET });
+    } catch (err) {
+      const code = err instanceof SigV4Error ? err.code : 'AccessDenied';
+      rejected.push(`${code}: ${(err as Error).message}`);
+      req.resume();
+      req.on('end', () => s3ErrorXml(res, 403, code, (err as Error).message));
+      return;
+    }
+    requests.push(`${req.method} ${req.url}`);
+    const upstream = request(
+      { host: '127.0.0.1', port: backPort, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) s3ErrorXml(res, 502, 'BadGateway', 's3rver unreachable');
+      else res.destroy();
+    });
+    req.pipe(upstream);
+  };
+  let front: Server | undefined;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      if (front) return resolve();
+      const s = createServer(handle);
+      s.keepAliveTimeout = 5000;
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => {
+        front = s;
+        resolve();
+      });
+    });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      const s = front;
+      front = undefined;
+      if (!s) return resolve();
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+  await listen();
+  return {
+    root: backend.root,
+    dataDir: backend.dataDir,
+    get logPath() {
+      return backend.logPath;
+    },
+    port,
+    endpoint: `http://127.0.0.1:${port}`,
+    buckets,
+    rejected,
+    requests,
+    async down() {
+      await close();
+      await backend.down();
+    },
+    async up() {
+      await backend.up();
+      await listen();
+    },
+    async stop() {
+      await close();
+      await backend.stop();
+    },
+  };
+}
