@@ -82,7 +82,7 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
   try {
     ({ dispose } = await import('@livekit/rtc-node'));
     const { TrackEgress } = await import('./egress/track-egress.ts');
-    const plan = planRequest(req);
+    const plan = planRequest(req, config);
     egress = new TrackEgress(req, plan, config, log, {
       status: (i) => send({ type: 'status', info: encodeInfo(i) }),
       process: (p) => void send({ type: 'process', process: p }),

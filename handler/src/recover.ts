@@ -1,32 +1,54 @@
-// The recovery handler: a short process that finalizes what a dead handler left on disk, so the
-// FAILED EgressInfo still lists playable files. Input: OutputReport[] as JSON in argv[2].
-// Output: one JSON line per file on stdout: { filename, location, size, durationNs } or { filename, location, error }.
-import { copyFile, mkdir, stat } from 'node:fs/promises';
+// The recovery handler: a short process that finalizes what a dead handler left on disk and uploads
+// it like the handler would have, so the FAILED EgressInfo still lists playable files.
+// Input (stdin, so that credentials never show in a process list): { outputs, request, config }.
+// Output: one JSON line per file on stdout: { filename, location, size, durationNs, backupUsed, error? }.
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { text } from 'node:stream/consumers';
 import { execa } from 'execa';
+import type { Config } from '@egress/shared/config/types.ts';
 import type { OutputReport } from '@egress/shared/ipc.ts';
+import { planRequest } from '@egress/shared/plan/request.ts';
+import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
+import { resolveStorage } from './upload/storage.ts';
+import { contentTypeFor, createUploader, UploadFailedError } from './upload/uploader.ts';
+
+export interface RecoveryInput {
+  outputs: OutputReport[];
+  /** rpc.StartEgressRequest, base64 protobuf. */
+  request: string;
+  config: Config;
+}
 
 async function durationSeconds(file: string): Promise<number> {
-  const { stdout } = await execa('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]);
+  const { stdout } = await execa('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file], { reject: false });
   return Number(stdout.trim()) || 0;
 }
 
-/** Remuxes without re-encoding; MP4 gets its index up front. A file ffmpeg cannot read is kept as it is. */
-async function finalize(o: OutputReport): Promise<object> {
-  await mkdir(path.dirname(o.destination), { recursive: true });
-  const mp4 = o.destination.endsWith('.mp4') ? ['-movflags', '+faststart'] : [];
-  const remux = await execa('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', o.localPath, '-c', 'copy', ...mp4, o.destination], { reject: false });
-  if (remux.exitCode !== 0) {
-    await copyFile(o.localPath, o.destination);
-    return { filename: o.filename, location: o.destination, size: (await stat(o.destination)).size, error: `could not finalize: ${remux.stderr.trim().split('\n').pop()}` };
-  }
-  const seconds = await durationSeconds(o.destination);
-  return { filename: o.filename, location: o.destination, size: (await stat(o.destination)).size, durationNs: String(Math.round(seconds * 1e9)) };
+/** Remuxes without re-encoding (MP4 gets its index up front). A file ffmpeg cannot read is kept as it is. */
+async function finalize(localPath: string): Promise<{ file: string; error?: string }> {
+  const out = path.join(path.dirname(localPath), `recovered-${path.basename(localPath)}`);
+  const mp4 = out.endsWith('.mp4') ? ['-movflags', '+faststart'] : [];
+  const remux = await execa('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', localPath, '-c', 'copy', ...mp4, out], { reject: false });
+  if (remux.exitCode === 0) return { file: out };
+  return { file: localPath, error: `could not finalize: ${remux.stderr.trim().split('\n').pop()}` };
 }
 
-const outputs = JSON.parse(process.argv[2] ?? '[]') as OutputReport[];
-for (const o of outputs) {
-  const exists = await stat(o.localPath).then((s) => s.size > 0, () => false);
-  if (!exists) continue;
-  process.stdout.write(JSON.stringify(await finalize(o)) + '\n');
+const input = JSON.parse(await text(process.stdin)) as RecoveryInput;
+const req = StartEgressRequest.fromBinary(Buffer.from(input.request, 'base64'));
+const plan = planRequest(req, input.config);
+const uploader = createUploader(resolveStorage(plan.upload, input.config), input.config.backup);
+for (const o of input.outputs) {
+  if (!(await stat(o.localPath).then((s) => s.size > 0, () => false))) continue;
+  const { file, error } = await finalize(o.localPath);
+  const durationNs = String(Math.round((await durationSeconds(file)) * 1e9));
+  const size = (await stat(file)).size;
+  try {
+    const up = await uploader.enqueue(file, o.filename, contentTypeFor(o.filename));
+    process.stdout.write(JSON.stringify({ filename: o.filename, location: up.location, size, durationNs, backupUsed: up.backupUsed, error }) + '\n');
+  } catch (err) {
+    const location = err instanceof UploadFailedError ? err.location : file;
+    process.stdout.write(JSON.stringify({ filename: o.filename, location, size, durationNs, backupUsed: false, error: (err as Error).message }) + '\n');
+  }
 }
+await uploader.close();

@@ -15,10 +15,8 @@ export interface ProcessReport {
 export interface OutputReport {
   /** Where the handler writes it (its scratch directory). */
   localPath: string;
-  /** The storage path, as FileInfo.filename. */
+  /** The storage path, as FileInfo.filename; the job's request and config say which storage. */
   filename: string;
-  /** Where the finished file goes. */
-  destination: string;
 }
 
 /** Supervisor → handler. */

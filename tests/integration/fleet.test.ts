@@ -102,8 +102,9 @@ t.test('a handler whose supervisor dies finalizes its file and exits by itself',
   t.pass('the handler and its gst-launch exited');
   const out = `${node.outputDir}/orphan`;
   const { readdirSync } = await import('node:fs');
-  const files = readdirSync(out);
+  const files = readdirSync(out).filter((f) => !f.endsWith('.json'));
   t.equal(files.length, 1, 'its file was finalized into the output directory');
+  t.ok(readdirSync(out).includes(`${id}.json`), 'with its manifest');
   const p = await probe(`${out}/${files[0]}`);
   t.ok(p.duration >= 1.5, `playable, ${p.duration.toFixed(2)} s`);
 });

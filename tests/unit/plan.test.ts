@@ -174,16 +174,22 @@ t.test('planRequest validation', async (t) => {
     ['replay', { case: 'replay', value: new ExportReplayRequest() }],
     ['v2 template', { case: 'egress', value: new V2StartEgressRequest({ source: { case: 'template', value: new TemplateSource() } }) }],
     ['track to websocket', { case: 'track', value: trackRequest({ output: { case: 'websocketUrl', value: 'wss://x/ws' } }) }],
-    [
-      'track to s3',
-      { case: 'track', value: trackRequest({ output: { case: 'file', value: new DirectFileOutput({ output: { case: 's3', value: new S3Upload({ bucket: 'b' }) } }) } }) },
-    ],
   ];
   for (const [what, request] of unsupported) {
     const err = planError(new StartEgressRequest({ egressId: 'EG_x', request }));
     t.equal(err.code, 'unimplemented', what);
     t.not(err.message, '', what);
   }
+});
+
+t.test('a track file output carries its own storage; disallow_local_storage refuses local disk', async (t) => {
+  const s3 = new S3Upload({ bucket: 'b' });
+  const withS3 = new StartEgressRequest({ egressId: 'EG_x', request: { case: 'track', value: trackRequest({ output: { case: 'file', value: new DirectFileOutput({ output: { case: 's3', value: s3 } }) } }) } });
+  t.equal((planRequest(withS3) as { upload?: unknown }).upload, s3);
+  const local = new StartEgressRequest({ egressId: 'EG_x', request: { case: 'track', value: trackRequest({ output: { case: 'file', value: new DirectFileOutput({ filepath: 'x' }) } }) } });
+  t.throws(() => planRequest(local, { disallowLocalStorage: true }), { message: 'request has missing or invalid field: output' });
+  t.doesNotThrow(() => planRequest(withS3, { disallowLocalStorage: true }), 'its own storage is fine');
+  t.doesNotThrow(() => planRequest(local, { disallowLocalStorage: true, storage: { prefix: '', generatePresignedUrl: false, s3: {} as never } }), 'config storage is fine');
 });
 
 t.test('startingInfo', async (t) => {

@@ -1,6 +1,6 @@
 // A track egress: subscribe to one track, encode its decoded frames into the container its codec
 // implies, and report STARTING → ACTIVE → ENDING → COMPLETE (or FAILED/ABORTED) with the file result.
-import { copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { AudioFrame, type VideoFrameEvent } from '@livekit/rtc-node';
@@ -19,6 +19,8 @@ import { AudioClock, VideoClock } from '../media/clock.ts';
 import { AUDIO_CAPS, VIDEO_CAPS, containerFor, extensionFor, trackFileArgs } from '../pipeline/track-file.ts';
 import { AUDIO_CHANNELS, AUDIO_RATE, SdkSource, type SubscribedTrack } from '../source/sdk-source.ts';
 import { recorderToken } from '../source/token.ts';
+import { resolveStorage } from '../upload/storage.ts';
+import { contentTypeFor, createUploader, UploadFailedError, writeManifest } from '../upload/uploader.ts';
 
 /** Video frames queued towards gst beyond this are dropped rather than buffered without bound. */
 const MAX_BACKLOG_BYTES = 32 * 1024 * 1024;
@@ -117,8 +119,7 @@ export class TrackEgress {
     this.info.fileResults = [file];
     this.info.result = { case: 'file', value: file };
 
-    const destination = path.resolve(this.config.localOutputDir, filename);
-    this.hooks.output({ localPath: local, filename, destination });
+    this.hooks.output({ localPath: local, filename });
 
     // gst-launch writes its pipeline graph here on every state change; inspect reads the newest.
     this.dotDir = path.join(scratch, 'dot');
@@ -142,9 +143,47 @@ export class TrackEgress {
     file.startedAt = this.firstWallNs;
     file.endedAt = this.firstWallNs + this.endPtsNs;
     file.duration = file.endedAt - file.startedAt;
-    await moveFile(local, destination);
-    file.location = destination;
-    file.size = BigInt((await stat(destination)).size);
+    await this.deliver(local, file, scratch, track);
+  }
+
+  /**
+   * Uploads the finished file (local storage is a move) and its manifest. When neither the storage nor
+   * the backup takes it, the file stays where it is, its result says so, and the egress fails.
+   */
+  private async deliver(local: string, file: FileInfo, scratch: string, track: SubscribedTrack): Promise<void> {
+    const uploader = createUploader(resolveStorage(this.plan.upload, this.config), this.config.backup, {
+      logger: this.log,
+      onBackupUsed: () => void (this.info.backupStorageUsed = true),
+    });
+    try {
+      const uploaded = await uploader.enqueue(local, file.filename, contentTypeFor(file.filename));
+      file.location = uploaded.location;
+      file.size = BigInt(uploaded.size);
+      if (!this.plan.disableManifest || this.config.backup) {
+        const manifest = {
+          egress_id: this.req.egressId,
+          room_id: this.req.roomId,
+          room_name: this.plan.roomName,
+          started_at: file.startedAt,
+          ended_at: nowNs(),
+          track_id: track.trackId,
+          track_kind: track.kind,
+          track_source: track.source,
+          publisher_identity: track.publisherIdentity,
+          files: [{ filename: file.filename, location: file.location }],
+        };
+        const stored = path.posix.join(path.posix.dirname(file.filename), `${this.req.egressId}.json`);
+        this.info.manifestLocation = (await writeManifest(uploader, manifest, path.join(scratch, `${this.req.egressId}.json`), stored, { logger: this.log })) ?? '';
+      }
+    } catch (err) {
+      if (err instanceof UploadFailedError) {
+        file.location = err.location;
+        file.size = BigInt((await stat(err.location)).size);
+      }
+      throw err;
+    } finally {
+      await uploader.close();
+    }
   }
 
   private async pumpAudio(track: SubscribedTrack, input: Writable): Promise<GdpWriter | undefined> {
@@ -243,16 +282,5 @@ export class TrackEgress {
   /** What debug.enable_profiling keeps when the pipeline failed. */
   async debugArtifacts(): Promise<{ dot?: string; commandLines: string[] }> {
     return { dot: await this.pipelineDot().catch(() => undefined), commandLines: this.gst ? [this.gst.commandLine] : [] };
-  }
-}
-
-async function moveFile(from: string, to: string): Promise<void> {
-  await mkdir(path.dirname(to), { recursive: true });
-  try {
-    await rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await copyFile(from, to);
-    await unlink(from);
   }
 }

@@ -1,7 +1,11 @@
 // Turns an rpc.StartEgressRequest into what the node needs before any process starts: its kind,
 // the STARTING EgressInfo, and a validated plan. Pure: no I/O, so every rule is table-tested.
 import {
+  AliOSSUpload,
+  AzureBlobUpload,
   DirectFileOutput,
+  GCPUpload,
+  S3Upload,
   EgressInfo,
   EgressSourceType,
   EgressStatus,
@@ -9,6 +13,7 @@ import {
 } from '@livekit/protocol';
 import { EgressError, errors } from '../errors.ts';
 import type { StartEgressRequest } from '../proto/rpc.ts';
+import type { Config } from '../config/types.ts';
 import { redactRequest } from './redact.ts';
 
 export type RequestKind = 'room_composite' | 'web' | 'participant' | 'track_composite' | 'track' | 'template' | 'media' | 'replay';
@@ -37,15 +42,22 @@ export interface TrackPlan {
   /** The requested filepath, placeholders unresolved until the track (and its codec) is known. */
   filepath: string;
   disableManifest: boolean;
+  /** The request's own storage, overriding the config's. */
+  upload?: S3Upload | GCPUpload | AzureBlobUpload | AliOSSUpload;
 }
 
 export type Plan = TrackPlan;
 
-export function planRequest(req: StartEgressRequest): Plan {
+export function planRequest(req: StartEgressRequest, config?: Pick<Config, 'storage' | 'disallowLocalStorage'>): Plan {
   if (!req.egressId) throw errors.invalidField('egressID');
   const kind = requestKind(req);
   if (!kind) throw errors.invalidField('request');
-  if (req.request.case === 'track') return planTrack(req.request.value);
+  if (req.request.case === 'track') {
+    const plan = planTrack(req.request.value);
+    const cloud = config?.storage && (config.storage.s3 || config.storage.azure || config.storage.gcp || config.storage.alioss);
+    if (config?.disallowLocalStorage && !plan.upload && !cloud) throw errors.invalidField('output');
+    return plan;
+  }
   throw new EgressError('unimplemented', `${kind} egress is not supported by this egress node yet`);
 }
 
@@ -58,10 +70,14 @@ function planTrack(track: TrackEgressRequest): TrackPlan {
   }
   if (output.case !== 'file') throw errors.invalidField('output');
   const file: DirectFileOutput = output.value;
-  if (file.output.case !== undefined) {
-    throw new EgressError('unimplemented', `${file.output.case} upload is not supported by this egress node yet`);
-  }
-  return { kind: 'track', roomName: track.roomName, trackId: track.trackId, filepath: file.filepath, disableManifest: file.disableManifest };
+  return {
+    kind: 'track',
+    roomName: track.roomName,
+    trackId: track.trackId,
+    filepath: file.filepath,
+    disableManifest: file.disableManifest,
+    ...(file.output.value ? { upload: file.output.value } : {}),
+  };
 }
 
 /** The EgressInfo answered to StartEgress and stored by livekit-server: complete, with credentials redacted. */

@@ -139,6 +139,16 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
     ioUpdateTimeoutMs: positive(ms(raw.io_update_timeout), 30_000),
     subscribeTimeoutMs: positive(ms(raw.subscribe_timeout), 30_000),
     drainTimeoutMs: ms(raw.drain_timeout) ?? 0,
+    ...(raw.s3_assume_role_key || raw.s3_assume_role_arn
+      ? {
+          s3AssumeRole: {
+            accessKey: text(raw.s3_assume_role_key),
+            secret: text(raw.s3_assume_role_secret),
+            arn: text(raw.s3_assume_role_arn),
+            externalId: text(raw.s3_assume_role_external_id),
+          },
+        }
+      : {}),
     httpBindAddress: text(raw.http_bind_address) || '0.0.0.0',
     ...(raw.debug_bind_address !== undefined && { debugBindAddress: text(raw.debug_bind_address) }),
     testOverrides: compact({ cpuLoad: raw.test_overrides?.cpu_load, holdReservations: raw.test_overrides?.hold_reservations }),
@@ -199,17 +209,20 @@ function toS3(s3: RawS3, at: string, warnings: string[]): S3Config {
     metadata: Object.fromEntries(Object.entries(s3.metadata ?? {}).map(([k, v]) => [k, String(v)])),
     tagging: text(s3.tagging),
     contentDisposition: text(s3.content_disposition),
+    stsEndpoint: s3.sts_endpoint === undefined ? undefined : text(s3.sts_endpoint),
   });
 }
 
 const toProxy = (p: RawProxy): ProxyConfig => ({ url: text(p.url), username: text(p.username), password: text(p.password) });
 
-const toAzure = (a: RawAzure): AzureConfig => ({
+const toAzure = (a: RawAzure): AzureConfig => compact({
   accountName: text(a.account_name), accountKey: text(a.account_key), containerName: text(a.container_name),
+  endpoint: a.endpoint === undefined ? undefined : text(a.endpoint),
 });
 
 const toGcp = (g: RawGcp): GcpConfig => compact({
   credentialsJson: text(g.credentials_json), bucket: text(g.bucket), proxy: g.proxy_config && toProxy(g.proxy_config),
+  endpoint: g.endpoint === undefined ? undefined : text(g.endpoint),
 });
 
 const toAliOss = (a: RawAliOss): AliOssConfig => ({

@@ -13,6 +13,7 @@ export type RawDuration = string | number;
 
 export interface RawProxy { url?: Scalar; username?: Scalar; password?: Scalar }
 export interface RawS3 {
+  sts_endpoint?: Scalar;
   access_key?: Scalar;
   secret?: Scalar;
   session_token?: Scalar;
@@ -31,8 +32,8 @@ export interface RawS3 {
   content_disposition?: Scalar;
   aws_log_level?: Scalar;
 }
-export interface RawAzure { account_name?: Scalar; account_key?: Scalar; container_name?: Scalar }
-export interface RawGcp { credentials_json?: Scalar; bucket?: Scalar; proxy_config?: RawProxy }
+export interface RawAzure { account_name?: Scalar; account_key?: Scalar; container_name?: Scalar; endpoint?: Scalar }
+export interface RawGcp { credentials_json?: Scalar; bucket?: Scalar; proxy_config?: RawProxy; endpoint?: Scalar }
 export interface RawAliOss { access_key?: Scalar; secret?: Scalar; region?: Scalar; endpoint?: Scalar; bucket?: Scalar }
 
 export const PROVIDERS = ['s3', 'azure', 'gcp', 'alioss'] as const;
@@ -100,6 +101,10 @@ export interface RawConfig extends RawProviders {
   io_update_timeout?: RawDuration;
   subscribe_timeout?: RawDuration;
   drain_timeout?: RawDuration;
+  s3_assume_role_key?: Scalar;
+  s3_assume_role_secret?: Scalar;
+  s3_assume_role_arn?: Scalar;
+  s3_assume_role_external_id?: Scalar;
   debug_bind_address?: Scalar;
   http_bind_address?: Scalar;
   test_overrides?: { cpu_load?: number; hold_reservations?: boolean };
@@ -156,10 +161,10 @@ const providers = {
     region: str, endpoint: str, bucket: str, force_path_style: bool, proxy_config: proxy,
     max_retries: int, max_retry_delay: duration, min_retry_delay: duration,
     metadata: { type: 'object', additionalProperties: str }, tagging: str, content_disposition: str,
-    aws_log_level: str,
+    aws_log_level: str, sts_endpoint: str,
   }),
-  azure: block({ account_name: str, account_key: str, container_name: str }),
-  gcp: block({ credentials_json: str, bucket: str, proxy_config: proxy }),
+  azure: block({ account_name: str, account_key: str, container_name: str, endpoint: str }),
+  gcp: block({ credentials_json: str, bucket: str, proxy_config: proxy, endpoint: str }),
   alioss: block({ access_key: str, secret: str, region: str, endpoint: str, bucket: str }),
 };
 const storage = block({ prefix: str, generate_presigned_url: bool, ...providers });
@@ -190,6 +195,10 @@ export const configSchema: SchemaObject = {
     io_update_timeout: duration,
     subscribe_timeout: duration,
     drain_timeout: duration,
+    s3_assume_role_key: str,
+    s3_assume_role_secret: str,
+    s3_assume_role_arn: str,
+    s3_assume_role_external_id: str,
     debug_bind_address: str,
     http_bind_address: str,
     test_overrides: block({
@@ -229,8 +238,7 @@ export const configSchema: SchemaObject = {
     },
     log_level: logLevel,
 
-    ...ignored('chrome_flags', 'max_upload_queue', 'io_selection_timeout', 'io_workers', 's3_assume_role_key',
-      's3_assume_role_secret', 's3_assume_role_arn', 's3_assume_role_external_id', 'latency', 'latency_overrides',
+    ...ignored('chrome_flags', 'max_upload_queue', 'io_selection_timeout', 'io_workers', 'latency', 'latency_overrides',
       'video_encoder_threads', 'enable_one_shot_sender_report_sync', 'enable_sync_engine', 'audio_tempo_controller',
       'pulse_sink_reap_grace_sec', 'node_id', 'location'),
   }),

@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { FileInfo } from '@livekit/protocol';
 import { execa } from 'execa';
+import type { Config } from '@egress/shared/config/types.ts';
 import type { OutputReport } from '@egress/shared/ipc.ts';
 import { nowNs } from '@egress/shared/egress-info.ts';
 
@@ -14,25 +15,33 @@ interface Recovered {
   filename: string;
   location: string;
   size: number;
-  durationNs?: string;
+  durationNs: string;
+  backupUsed: boolean;
   error?: string;
 }
 
-export async function recoverOutputs(outputs: OutputReport[]): Promise<{ files: FileInfo[]; errors: string[] }> {
-  if (outputs.length === 0) return { files: [], errors: [] };
-  const run = await execa(process.execPath, ['--import', TSX, RECOVER_MAIN, JSON.stringify(outputs)], {
-    reject: false,
-    timeout: RECOVERY_TIMEOUT_MS,
-  });
+export interface RecoveryResult {
+  files: FileInfo[];
+  errors: string[];
+  backupUsed: boolean;
+}
+
+/** `request` is the job's rpc.StartEgressRequest (it names the storage); both go over stdin, never argv. */
+export async function recoverOutputs(outputs: OutputReport[], request: Uint8Array, config: Config): Promise<RecoveryResult> {
+  if (outputs.length === 0) return { files: [], errors: [], backupUsed: false };
+  const input = JSON.stringify({ outputs, request: Buffer.from(request).toString('base64'), config });
+  const run = await execa(process.execPath, ['--import', TSX, RECOVER_MAIN], { input, reject: false, timeout: RECOVERY_TIMEOUT_MS });
   const endedAt = nowNs();
   const files: FileInfo[] = [];
   const errors: string[] = [];
+  let backupUsed = false;
   for (const line of run.stdout.split('\n').filter(Boolean)) {
     const r = JSON.parse(line) as Recovered;
-    const duration = BigInt(r.durationNs ?? 0);
+    const duration = BigInt(r.durationNs);
+    backupUsed ||= r.backupUsed;
     files.push(new FileInfo({ filename: r.filename, location: r.location, size: BigInt(r.size), duration, startedAt: endedAt - duration, endedAt }));
     if (r.error) errors.push(`${r.filename}: ${r.error}`);
   }
   if (run.exitCode !== 0) errors.push(`recovery handler failed: ${run.stderr.trim().split('\n').pop() ?? `exit ${run.exitCode}`}`);
-  return { files, errors };
+  return { files, errors, backupUsed };
 }

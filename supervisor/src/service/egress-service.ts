@@ -172,7 +172,7 @@ export class EgressService implements NodeView {
     if (this.drainingFlag) throw errors.shuttingDown();
     if (!req.egressId) throw errors.invalidField('egressID');
     if (this.running.has(req.egressId)) throw errors.alreadyExists();
-    planRequest(req);
+    planRequest(req, this.config);
     if (!this.admission.reserve(req.egressId, req)) throw errors.notEnoughCpu();
 
     const log = this.log.child({ egressId: req.egressId });
@@ -212,7 +212,8 @@ export class EgressService implements NodeView {
       this.counters.handlerCrashes++;
       this.count('process_error');
       log.error('handler died', { reason: exit.reason, outputs: handler.outputs.length });
-      const recovered = await recoverOutputs(handler.outputs);
+      const recovered = await recoverOutputs(handler.outputs, job.request.toBinary(), this.config);
+      if (recovered.backupUsed) job.info.backupStorageUsed = true;
       if (recovered.files.length) {
         job.info.fileResults = recovered.files;
         job.info.result = { case: 'file', value: recovered.files[0]! };
