@@ -44,32 +44,22 @@ if [ ! -f node_modules/.package-lock.json ] || [ node_modules/.package-lock.json
   npm ci --no-audit --no-fund 2> >(grep -v 'Unknown user config "nodedir"' >&2)
 fi
 
-# --- livekit-server --------------------------------------------------------------------
-server_bin=$ROOT/.cache/bin/server
-version_file=$ROOT/.cache/bin/server.version
-if [ ! -x "$server_bin" ] || ! grep -qxF "$LIVEKIT_SERVER_VERSION" "$version_file" 2>/dev/null; then
+# --- Go tools, pinned and cached in .cache/bin ------------------------------------------------
+# go_install NAME MODULE VERSION WHAT: builds MODULE@VERSION into .cache/bin unless that version is there.
+go_install() {
+  local name=$1 module=$2 version=$3 what=$4
+  local bin=$ROOT/.cache/bin/$name version_file=$ROOT/.cache/bin/$name.version
+  if [ -x "$bin" ] && grep -qxF "$version" "$version_file" 2>/dev/null; then return; fi
   export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
   if ! command -v go >/dev/null; then
-    echo "setup: Go is required to build livekit-server $LIVEKIT_SERVER_VERSION (its go.mod needs Go >= 1.26); install it from https://go.dev/dl/ into /usr/local/go" >&2
+    echo "setup: Go is required to build $what $version (Go >= 1.26); install it from https://go.dev/dl/ into /usr/local/go" >&2
     exit 1
   fi
-  echo "setup: building livekit-server $LIVEKIT_SERVER_VERSION (first run takes a few minutes)…"
+  echo "setup: building $what $version (the first build takes a few minutes)…"
   mkdir -p "$ROOT/.cache/bin"
-  GOBIN=$ROOT/.cache/bin go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION"
-  echo "$LIVEKIT_SERVER_VERSION" >"$version_file"
-fi
+  GOBIN=$ROOT/.cache/bin go install "$module@$version"
+  echo "$version" >"$version_file"
+}
 
-# --- fake-gcs-server (GCS emulator for the upload tests) ----------------------------------
-fake_gcs_bin=$ROOT/.cache/bin/fake-gcs-server
-fake_gcs_version_file=$ROOT/.cache/bin/fake-gcs-server.version
-if [ ! -x "$fake_gcs_bin" ] || ! grep -qxF "$FAKE_GCS_SERVER_VERSION" "$fake_gcs_version_file" 2>/dev/null; then
-  export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
-  if ! command -v go >/dev/null; then
-    echo "setup: Go is required to build fake-gcs-server $FAKE_GCS_SERVER_VERSION; install it from https://go.dev/dl/ into /usr/local/go" >&2
-    exit 1
-  fi
-  echo "setup: building fake-gcs-server $FAKE_GCS_SERVER_VERSION (first run takes a minute or two)…"
-  mkdir -p "$ROOT/.cache/bin"
-  GOBIN=$ROOT/.cache/bin go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_SERVER_VERSION"
-  echo "$FAKE_GCS_SERVER_VERSION" >"$fake_gcs_version_file"
-fi
+go_install server github.com/livekit/livekit-server/cmd/server "$LIVEKIT_SERVER_VERSION" livekit-server
+go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION" "fake-gcs-server (GCS emulator for the upload tests)"

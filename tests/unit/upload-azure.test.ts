@@ -1,12 +1,10 @@
 // The Azure Blob back-end against Azurite (blob service) on 127.0.0.1. Every config carries the
 // Azurite endpoint; nothing may reach *.blob.core.windows.net.
 for (const k of ['AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_CONNECTION_STRING']) delete process.env[k];
-
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { scratchFiles, sha256 } from '../support/files.ts';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { AzureBlobUpload } from '@livekit/protocol';
 import type { AzureConfig } from '@egress/shared/config/types.ts';
 import { azureEndpoint, createAzureBackend } from '../../handler/src/upload/azure.ts';
@@ -14,8 +12,9 @@ import { StorageError } from '../../handler/src/upload/redact-error.ts';
 import { backendFor, resolveStorage } from '../../handler/src/upload/storage.ts';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzuriteServer } from '../rig/storage/azurite.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'upload-azure-'));
-t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const files = scratchFiles('upload-azure');
+const tmp = files.dir;
+t.teardown(files.remove);
 
 let az: AzuriteServer;
 t.before(async () => {
@@ -23,14 +22,8 @@ t.before(async () => {
 });
 t.teardown(() => az?.stop());
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-let fileNo = 0;
-function makeFile(size: number): { path: string; data: Buffer } {
-  const data = randomBytes(size);
-  const path = join(tmp, `f${++fileNo}.bin`);
-  writeFileSync(path, data);
-  return { path, data };
-}
+const sha = sha256;
+const makeFile = (size: number) => files.make(size);
 
 const cfg = (over: Partial<AzureConfig> = {}): AzureConfig => ({
   accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, containerName: 'rec', endpoint: az.endpoint, ...over,

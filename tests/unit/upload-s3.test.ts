@@ -5,12 +5,9 @@ process.env.AWS_EC2_METADATA_DISABLED = 'true';
 process.env.AWS_CONFIG_FILE = '/nonexistent/aws-config';
 process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/aws-credentials';
 for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_REGION', 'AWS_DEFAULT_REGION']) delete process.env[k];
-
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { scratchFiles, sha256 } from '../support/files.ts';
+import { existsSync, readFileSync } from 'node:fs';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { S3Upload, ProxyConfig as ProtoProxy } from '@livekit/protocol';
 import type { S3Config } from '@egress/shared/config/types.ts';
@@ -22,8 +19,9 @@ import { startS3, S3RVER_ACCESS_KEY, S3RVER_SECRET, type S3Server } from '../rig
 import { startSts } from '../rig/storage/sts.ts';
 import { startProxy } from '../rig/storage/proxy.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'upload-s3-'));
-t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const files = scratchFiles('upload-s3');
+const tmp = files.dir;
+t.teardown(files.remove);
 
 let s3: S3Server;
 t.before(async () => {
@@ -31,14 +29,8 @@ t.before(async () => {
 });
 t.teardown(() => s3?.stop());
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-let fileNo = 0;
-function makeFile(size: number): { path: string; data: Buffer } {
-  const data = randomBytes(size);
-  const path = join(tmp, `f${++fileNo}.bin`);
-  writeFileSync(path, data);
-  return { path, data };
-}
+const sha = sha256;
+const makeFile = (size: number) => files.make(size);
 
 function cfg(over: Partial<S3Config> = {}): S3Config {
   return {
