@@ -37,7 +37,7 @@ async function finalize(localPath: string): Promise<{ file: string; error?: stri
 const input = JSON.parse(await text(process.stdin)) as RecoveryInput;
 const req = StartEgressRequest.fromBinary(Buffer.from(input.request, 'base64'));
 const plan = planRequest(req, input.config);
-const uploader = createUploader(resolveStorage(plan.upload, input.config), input.config.backup);
+const uploader = await createUploader(resolveStorage(plan.upload, input.config), input.config.backup);
 for (const o of input.outputs) {
   if (!(await stat(o.localPath).then((s) => s.size > 0, () => false))) continue;
   const { file, error } = await finalize(o.localPath);

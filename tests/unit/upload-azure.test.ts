@@ -72,7 +72,7 @@ t.test('per-request Azure target overrides the configured container', async (t) 
   const config = { storage: { prefix: '', generatePresignedUrl: false, azure: cfg() }, disallowLocalStorage: false, localOutputDir: tmp };
   const target = resolveStorage(new AzureBlobUpload({ accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, containerName: 'other' }), config);
   t.same(target.azure, { accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, containerName: 'other', endpoint: az.endpoint }, 'same account: the server endpoint carries over');
-  const r = await backendFor(target).upload(f.path, 'req/a.ogg', 'audio/ogg');
+  const r = await (await backendFor(target)).upload(f.path, 'req/a.ogg', 'audio/ogg');
   t.equal(r.location, `${az.endpoint}/other/req/a.ogg`);
   t.equal(sha(await download('other', 'req/a.ogg')), sha(f.data));
   t.notOk(await az.client().getContainerClient('rec').getBlockBlobClient('req/a.ogg').exists(), 'nothing in the configured container');

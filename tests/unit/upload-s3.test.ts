@@ -120,7 +120,7 @@ t.test('per-request S3 target overrides the configured bucket', async (t) => {
   const req = new S3Upload({ accessKey: S3RVER_ACCESS_KEY, secret: S3RVER_SECRET, endpoint: s3.endpoint, bucket: 'other', forcePathStyle: true, region: 'us-east-1' });
   const target = resolveStorage(req, config);
   t.equal(target.s3?.bucket, 'other');
-  const b = backendFor(target);
+  const b = await backendFor(target);
   t.teardown(() => b.close?.());
   const r = await b.upload(f.path, 'pre/req.ogg', 'audio/ogg');
   t.equal(r.location, `${s3.endpoint}/other/pre/req.ogg`);
@@ -200,7 +200,7 @@ t.test('assume_role_arn: AssumeRole through the fake STS with the configured key
     new S3Upload({ bucket: 'other', endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', assumeRoleArn: role, assumeRoleExternalId: 'ext-req' }),
     { storage: undefined, disallowLocalStorage: false, localOutputDir: tmp, s3AssumeRole: { accessKey: 'AKIAROLECALLER000001', secret: 'caller-secret-value', arn: '', externalId: '', stsEndpoint: sts.endpoint } },
   );
-  const viaRequest = backendFor(target);
+  const viaRequest = await backendFor(target);
   t.teardown(() => viaRequest.close?.());
   await viaRequest.upload(f.path, 'role/req.mp4', 'video/mp4');
   t.match(sts.calls.at(-1), { accessKeyId: 'AKIAROLECALLER000001', roleArn: role, externalId: 'ext-req' });
@@ -230,7 +230,7 @@ t.test('proxy_config: requests go through an HTTP CONNECT proxy with basic auth'
     new S3Upload({ accessKey: S3RVER_ACCESS_KEY, secret: S3RVER_SECRET, endpoint: s3.endpoint, bucket: 'egress', forcePathStyle: true, region: 'us-east-1', proxy: new ProtoProxy({ url: proxy.url, username: 'egress', password: 'proxy-pass-123' }) }),
     { storage: undefined, disallowLocalStorage: false, localOutputDir: tmp },
   );
-  const viaRequest = backendFor(target);
+  const viaRequest = await backendFor(target);
   t.teardown(() => viaRequest.close?.());
   await viaRequest.upload(f.path, 'proxied/b.mp4', 'video/mp4');
   t.ok(proxy.connects.length > before, 'request proxy used');

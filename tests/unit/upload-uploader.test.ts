@@ -256,7 +256,7 @@ t.test('a local file is deleted only once its upload is confirmed', async (t) =>
 t.test('no storage configured: the file moves to local_output_dir/<path>', async (t) => {
   const out = fresh('out');
   const target = resolveStorage(undefined, { storage: undefined, disallowLocalStorage: false, localOutputDir: out });
-  const uploader = createUploader(target, undefined);
+  const uploader = await createUploader(target, undefined);
   const f = makeFile(5000);
   const r = await uploader.enqueue(f.path, 'rooms/r1/a.mp4', 'video/mp4');
   t.equal(r.location, join(out, 'rooms/r1/a.mp4'));
@@ -285,7 +285,7 @@ t.test('moveFile across file systems (copy, rename into place, unlink)', { skip:
 t.test('backup_storage as a config storage block behaves the same (S3 primary refused, S3 backup fine)', async (t) => {
   const backup = { prefix: 'backup', generatePresignedUrl: false, s3: s3cfg() };
   const target = { prefix: '', generatePresignedUrl: false, s3: s3cfg({ endpoint: 'http://127.0.0.1:1' }) };
-  const uploader = createUploader(target, backup, { retry: quickRetry });
+  const uploader = await createUploader(target, backup, { retry: quickRetry });
   t.teardown(() => uploader.close());
   const f = makeFile();
   const r = await uploader.enqueue(f.path, 'x/a.mp4', 'video/mp4');
@@ -315,7 +315,7 @@ t.test('credentials never leak into errors or logs', async (t) => {
 
   // Backup via a config block: its account key is scrubbed too (targetSecrets).
   const wrongKey = 'v3ryS3cretAcc0untKeyThatShouldNeverAppear==';
-  const up = createUploader({ prefix: '', generatePresignedUrl: false, s3: s3cfg({ endpoint: 'http://127.0.0.1:1', secret: wrongKey }) }, undefined, { retry: quickRetry, logger });
+  const up = await createUploader({ prefix: '', generatePresignedUrl: false, s3: s3cfg({ endpoint: 'http://127.0.0.1:1', secret: wrongKey }) }, undefined, { retry: quickRetry, logger });
   const g = makeFile();
   const e2 = (await up.enqueue(g.path, 'a.mp4').catch((x: unknown) => x)) as UploadFailedError;
   t.notOk(e2.message.includes(wrongKey));
@@ -334,7 +334,7 @@ t.test('manifest: Go key order, empty keys left out, trailing newline; uploaded 
   t.equal(rfc3339(new Date('2026-01-01T00:00:00.000Z')), '2026-01-01T00:00:00Z');
   t.equal(manifestJson({ playlists: [{ location: 'p', segments: [{ filename: 's', location: '' }] }] }), '{"playlists":[{"location":"p","segments":[{"filename":"s"}]}]}\n');
 
-  const uploader = new Uploader({ primary: { backend: backendFor({ prefix: '', generatePresignedUrl: false, s3: s3cfg() }), prefix: 'pfx' } });
+  const uploader = new Uploader({ primary: { backend: await backendFor({ prefix: '', generatePresignedUrl: false, s3: s3cfg() }), prefix: 'pfx' } });
   t.teardown(() => uploader.close());
   const local = join(fresh('manifest'), 'EG_abc.json');
   const location = await writeManifest(uploader, { egress_id: 'EG_abc', room_name: 'r' }, local, 'rooms/r/EG_abc.json');

@@ -151,7 +151,7 @@ export class TrackEgress {
    * the backup takes it, the file stays where it is, its result says so, and the egress fails.
    */
   private async deliver(local: string, file: FileInfo, scratch: string, track: SubscribedTrack): Promise<void> {
-    const uploader = createUploader(resolveStorage(this.plan.upload, this.config), this.config.backup, {
+    const uploader = await createUploader(resolveStorage(this.plan.upload, this.config), this.config.backup, {
       logger: this.log,
       onBackupUsed: () => void (this.info.backupStorageUsed = true),
     });

@@ -4,12 +4,8 @@ import path from 'node:path/posix';
 import { AliOSSUpload, AzureBlobUpload, GCPUpload, S3Upload, type ProxyConfig as ProtoProxy } from '@livekit/protocol';
 import type { Config, ProxyConfig, S3Config, StorageConfig } from '@egress/shared/config/types.ts';
 import { EgressError, errors } from '@egress/shared/errors.ts';
-import { createAliOssBackend } from './alioss.ts';
-import { createAzureBackend } from './azure.ts';
 import type { StorageBackend } from './backend.ts';
-import { createGcsBackend } from './gcs.ts';
 import { createLocalBackend } from './local.ts';
-import { createS3Backend } from './s3.ts';
 
 export type RequestUpload = S3Upload | GCPUpload | AzureBlobUpload | AliOSSUpload;
 
@@ -115,12 +111,15 @@ export function storageKey(target: Pick<StorageConfig, 'prefix'>, storagePath: s
   return target.prefix ? path.join(target.prefix, storagePath) : storagePath;
 }
 
-/** The back-end for a resolved target (or for `backup`). Local disk when no cloud block is set. */
-export function backendFor(target: StorageTarget, opts: { localDir?: string } = {}): StorageBackend {
+/**
+ * The back-end for a resolved target (or for `backup`). Local disk when no cloud block is set.
+ * Cloud SDKs load on first use: they take a second to import, and most handlers need one at most.
+ */
+export async function backendFor(target: StorageTarget, opts: { localDir?: string } = {}): Promise<StorageBackend> {
   const presign = { generatePresignedUrl: target.generatePresignedUrl };
-  if (target.s3) return createS3Backend(target.s3, presign);
-  if (target.azure) return createAzureBackend(target.azure, presign);
-  if (target.gcp) return createGcsBackend(target.gcp);
-  if (target.alioss) return createAliOssBackend(target.alioss);
+  if (target.s3) return (await import('./s3.ts')).createS3Backend(target.s3, presign);
+  if (target.azure) return (await import('./azure.ts')).createAzureBackend(target.azure, presign);
+  if (target.gcp) return (await import('./gcs.ts')).createGcsBackend(target.gcp);
+  if (target.alioss) return (await import('./alioss.ts')).createAliOssBackend(target.alioss);
   return createLocalBackend(target.localDir ?? opts.localDir ?? process.cwd());
 }

@@ -256,15 +256,15 @@ export function targetSecrets(t: StorageConfig | undefined): string[] {
 }
 
 /** An uploader for a resolved target and the config's `backup` (a storage block or a local dir). */
-export function createUploader(
+export async function createUploader(
   target: StorageTarget,
   backup: StorageConfig | undefined,
   opts: Omit<UploaderOptions, 'primary' | 'backup' | 'secrets'> & { secrets?: string[] } = {},
-): Uploader {
+): Promise<Uploader> {
   return new Uploader({
     ...opts,
-    primary: { backend: backendFor(target), prefix: target.prefix },
-    ...(backup ? { backup: { backend: backendFor(backup), prefix: backup.prefix } } : {}),
+    primary: { backend: await backendFor(target), prefix: target.prefix },
+    ...(backup ? { backup: { backend: await backendFor(backup), prefix: backup.prefix } } : {}),
     secrets: [...targetSecrets(target), ...targetSecrets(backup), ...(opts.secrets ?? [])],
   });
 }
