@@ -102,6 +102,6 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
   }
   clearInterval(heartbeat);
   await dispose();
-  process.disconnect?.();
+  if (process.connected) process.disconnect();
   process.exit(0);
 }

@@ -12,8 +12,12 @@ export async function serve(config: Config, warnings: string[]): Promise<void> {
   const bus = new Bus(config.redis, log);
   await bus.connect();
   const service = new EgressService(bus, config, log);
+  // Endpoints first: a node whose ports cannot open must fail before it claims any job.
+  const http = await startHttpEndpoints(config, service, log).catch(async (err: unknown) => {
+    await bus.close();
+    throw err;
+  });
   await service.start();
-  const http = await startHttpEndpoints(config, service, log);
 
   let signals = 0;
   const shutdown = async (how: 'drain' | 'stop') => {

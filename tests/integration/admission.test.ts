@@ -64,6 +64,7 @@ t.test('a node that cannot take a job sends no claim', async (t) => {
   t.ok(Date.now() - t0 < 2000, 'decided by the selection window, not a timeout');
   await t.rejects(info('EG_admissiontest'), /egress does not exist/, 'nothing was stored for it');
 
+  await waitFor('ACTIVE', async () => ((await info(started.egressId))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 20_000);
   await client.stopEgress(started.egressId);
   t.equal((await untilEnded(started.egressId)).status, EgressStatus.EGRESS_COMPLETE);
 });

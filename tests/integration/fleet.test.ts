@@ -195,6 +195,10 @@ t.test('an invalid config fails at start with the key and the reason; a running 
   t.match(bad, /health_port: .*65535/, 'names health_port and the range');
   t.match(bad, /logging\.level: must be one of debug, info, warn, error/, 'names logging.level');
   t.notMatch(bad, /\n\s+at /, 'no stack trace');
+  const port = await freePort();
+  const clash = await startEgressNode(d, { health_port: port, debug_handler_port: port }).then(() => undefined, (e: Error) => e.message);
+  t.match(clash, /debug_handler_port \d+ is in use \(also health_port\)/, 'a port clash fails the start, naming both keys');
+  t.notMatch(clash, /egress node ready/, 'before the node took any work');
   t.equal((await info(id))?.status, EgressStatus.EGRESS_ACTIVE, 'the running job goes on');
   await client.stopEgress(id);
   t.equal((await untilEnded(id)).status, EgressStatus.EGRESS_COMPLETE);
