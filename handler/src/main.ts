@@ -6,7 +6,7 @@ import { createLogger } from '@egress/shared/logging.ts';
 import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { nowNs } from '@egress/shared/psrpc/time.ts';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from '@egress/shared/errors.ts';
@@ -94,6 +94,8 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
       const dir = await profiler.saveBundle(debugDir, { ...(await egress.debugArtifacts()), logPath });
       final.details += `; debug files: ${dir}`;
     }
+    // A FAILED job's scratch may hold the only copy of its recording (an upload that failed everywhere).
+    if (final.status !== EgressStatus.EGRESS_FAILED) await rm(path.join(config.tmpDir, req.egressId), { recursive: true, force: true });
     await send({ type: 'finished', info: encodeInfo(final) });
   } catch (err) {
     log.error('handler failed', { error: toEgressError(err).message });

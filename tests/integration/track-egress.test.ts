@@ -76,6 +76,7 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags
         const file = final.fileResults[0]!;
         t.equal(file.filename, `${c.codec}/${c.audio ? 'audio' : 'video'}-${trackId}${c.ext}`, 'placeholders resolved');
         t.ok(existsSync(file.location), `file exists at ${file.location}`);
+        t.notOk(existsSync(`${node.tmpDir}/${started.egressId}`), 'its scratch directory is gone');
         t.ok(file.size > 0n && file.duration > 0n && file.startedAt > 0n && file.endedAt > file.startedAt, 'file result times and size');
 
         const info = await probe(file.location);

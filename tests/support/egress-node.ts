@@ -13,6 +13,8 @@ const EGRESS_BIN = fileURLToPath(new URL('../../bin/egress', import.meta.url));
 export interface EgressNode {
   process: ChildProcess;
   outputDir: string;
+  /** Scratch space: one directory per egress while it runs. */
+  tmpDir: string;
   logPath: string;
   log(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -63,6 +65,7 @@ export async function startEgressNode(d: Deployment, extra: Record<string, unkno
   return {
     process: child,
     outputDir,
+    tmpDir: path.join(dir, 'tmp'),
     logPath,
     log,
     async stop(signal = 'SIGINT') {
