@@ -18,9 +18,7 @@ import { Redis } from 'ioredis';
 import { DirectFileOutput, EgressInfo, EgressStatus, TrackEgressRequest } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
 import { EgressError } from '../shared/src/errors.ts';
-import { createLogger } from '../shared/src/logging.ts';
-import { Bus } from '../shared/src/psrpc/bus.ts';
-import { RpcClient, type CallOptions } from '../shared/src/psrpc/client.ts';
+import type { CallOptions } from '../shared/src/psrpc/client.ts';
 import { decodeFrame } from '../shared/src/psrpc/frame.ts';
 import { StartEgressRequest } from '../shared/src/proto/rpc.ts';
 import { startLocalDeployment, type LocalDeployment } from '../tests/rig/deployment.ts';
@@ -29,6 +27,7 @@ import { freePort } from '../tests/rig/ports.ts';
 import { disposeRtc, startPublisher, type Publisher } from '../tests/rig/publisher.ts';
 import { startWebhookReceiver, type WebhookSink } from '../tests/rig/webhooks.ts';
 import { startEgressNode, type EgressNode } from '../tests/support/egress-node.ts';
+import { egressInternalClient, START_SELECTION } from '../tests/support/psrpc.ts';
 import { busyBetween, CLK_TCK, cpuByGroup, cpuOfPid, loadAverage, statusBytes, systemTimes } from './proc.ts';
 
 // ---- targets and sizes ----
@@ -50,8 +49,8 @@ const FILL_CAP = 24;
 
 const MACHINE_CPUS = os.availableParallelism();
 
-// StartEgress as livekit-server selects (protocol rpc/egress_client.go).
-const START_SELECTION: CallOptions = { timeoutMs: 30_000, selection: { maximumAffinity: 1, affinityTimeoutMs: 1000, shortCircuitTimeoutMs: 500 } };
+// StartEgress as livekit-server selects.
+const START_OPTIONS: CallOptions = { timeoutMs: 30_000, selection: START_SELECTION };
 
 const REQ_CHANNEL = 'EgressInternal|StartEgress|REQ';
 const RCLAIM_CHANNEL = 'EgressInternal|StartEgress|RCLAIM';
@@ -259,14 +258,9 @@ async function main(): Promise<void> {
   await watch.start();
   cleanups.push(() => watch.close());
 
-  const quiet = createLogger({ level: 'warn', json: false });
-  const bus = new Bus({ ...d.redis, useTls: false, sentinelMasterName: '', sentinelAddresses: [], clusterAddresses: [] }, quiet);
-  await bus.connect();
-  const rpc = new RpcClient(bus, 'EgressInternal', quiet);
-  cleanups.push(async () => {
-    await rpc.close();
-    // Bus has no close(): its two connections go with the process.
-  });
+  const psrpc = await egressInternalClient(d);
+  const rpc = psrpc.rpc;
+  cleanups.push(() => psrpc.close());
 
   const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret, { requestTimeout: 60 });
   const room = `bench-${Date.now()}`;
@@ -445,7 +439,7 @@ async function main(): Promise<void> {
         if (attempt > 0) await sleep(REFUSAL_CONFIRM_MS);
         const before = await n.health();
         try {
-          await rpc.call('StartEgress', '', req, EgressInfo, START_SELECTION);
+          await rpc.call('StartEgress', '', req, EgressInfo, START_OPTIONS);
           answered = true;
         } catch (err) {
           if (!(err instanceof EgressError && err.code === 'unavailable')) throw err;

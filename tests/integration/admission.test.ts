@@ -4,27 +4,22 @@ import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
 import { DirectFileOutput, EgressInfo, EgressStatus, TrackEgressRequest } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
-import { Bus } from '../../shared/src/psrpc/bus.ts';
-import { RpcClient } from '../../shared/src/psrpc/client.ts';
 import { EgressError } from '../../shared/src/errors.ts';
-import { createLogger } from '../../shared/src/logging.ts';
 import { StartEgressRequest } from '../../shared/src/proto/rpc.ts';
 import { disposeRtc, startPublisher } from '../rig/publisher.ts';
 import { startEgressNode } from '../support/egress-node.ts';
 import { suiteDeployment } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
+import { egressInternalClient, START_SELECTION } from '../support/psrpc.ts';
 import { jobDetail } from '../support/debug-api.ts';
 import { freePort } from '../rig/ports.ts';
 
 const { deployment: d } = await suiteDeployment(t, { needsWebhooks: false });
 const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
-const log = createLogger({ level: 'warn', json: false });
-const bus = new Bus({ ...d.redis, useTls: false, sentinelMasterName: '', sentinelAddresses: [], clusterAddresses: [] }, log);
-await bus.connect();
-const internal = new RpcClient(bus, 'EgressInternal', log);
+const psrpc = await egressInternalClient(d);
+const internal = psrpc.rpc;
 t.teardown(async () => {
-  await internal.close();
-  await bus.close();
+  await psrpc.close();
   await disposeRtc();
 });
 
@@ -57,7 +52,7 @@ t.test('a node that cannot take a job sends no claim', async (t) => {
   });
   const t0 = Date.now();
   const err = await internal
-    .call('StartEgress', '', req, EgressInfo, { timeoutMs: 5000, selection: { maximumAffinity: 1, affinityTimeoutMs: 1000, shortCircuitTimeoutMs: 500 } })
+    .call('StartEgress', '', req, EgressInfo, { timeoutMs: 5000, selection: START_SELECTION })
     .then(() => undefined, (e: unknown) => e);
   t.ok(err instanceof EgressError, 'refused');
   t.equal((err as EgressError).message, 'no response from servers', 'no claim at all, not an error answer');

@@ -5,35 +5,28 @@ import t from 'tap';
 import { Redis } from 'ioredis';
 import { DirectFileOutput, EgressInfo, EgressStatus, TrackEgressRequest } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
-import { Bus } from '../../shared/src/psrpc/bus.ts';
-import { RpcClient } from '../../shared/src/psrpc/client.ts';
 import { encodeFrame } from '../../shared/src/psrpc/frame.ts';
 import { ClaimRequest } from '../../shared/src/proto/internal.ts';
 import { ListActiveEgressRequest, ListActiveEgressResponse, StartEgressRequest } from '../../shared/src/proto/rpc.ts';
-import { createLogger } from '../../shared/src/logging.ts';
 import { EgressError } from '../../shared/src/errors.ts';
 import { startPublisher, disposeRtc } from '../rig/publisher.ts';
 import { suiteDeployment } from '../support/suite.ts';
 import { startEgressNode } from '../support/egress-node.ts';
 import { waitFor } from '../support/wait.ts';
+import { egressInternalClient, START_SELECTION } from '../support/psrpc.ts';
 
 const { deployment: d } = await suiteDeployment(t, { needsWebhooks: false });
 const node = await startEgressNode(d, { subscribe_timeout: '3s' });
 const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
-const log = createLogger({ level: 'warn', json: false });
-const bus = new Bus({ address: d.redis.address, username: d.redis.username, password: d.redis.password, db: d.redis.db, useTls: false, sentinelMasterName: '', sentinelAddresses: [], clusterAddresses: [] }, log);
-await bus.connect();
-const internal = new RpcClient(bus, 'EgressInternal', log);
+const psrpc = await egressInternalClient(d);
+const internal = psrpc.rpc;
 t.teardown(async () => {
-  await internal.close();
-  await bus.close();
+  await psrpc.close();
   await node.stop();
   await disposeRtc();
 });
 
 const getInfo = async (egressId: string) => (await client.listEgress({ egressId }))[0];
-// livekit-server's own StartEgress selection options (protocol rpc/egress_client.go).
-const START_SELECTION = { maximumAffinity: 1, affinityTimeoutMs: 1000, shortCircuitTimeoutMs: 500 };
 
 t.test('a duplicate StartEgress for a running egress id is answered already_exists', async (t) => {
   const room = `dup-${Date.now()}`;

@@ -21,7 +21,7 @@ function fixture(opts: Partial<{ load: number; usage: Record<string, number>; me
     jobUsage: (id) => (id in m.usage ? { cpu: m.usage[id]!, memoryBytes: 0 } : undefined),
     availableMemory: () => opts.mem ?? 16 * 1024 ** 3,
   };
-  const a = new Admission({ ...cost, ...opts.cost }, 2, m, () => now, 2);
+  const a = new Admission({ ...cost, ...opts.cost }, m, { now: () => now, machineCpus: 2 });
   return { a, m, advance: (ms: number) => (now += ms) };
 }
 
@@ -58,7 +58,7 @@ t.test('after the reservation window a job is charged what it measures', async (
 t.test('hold_reservations: a job is charged its cost for its whole life', async (t) => {
   let now = 0;
   const m: Measurements = { load: 0, jobUsage: () => ({ cpu: 0.01, memoryBytes: 0 }), availableMemory: () => 16 * 1024 ** 3 };
-  const a = new Admission(cost, 2, m, () => now, 2, true);
+  const a = new Admission(cost, m, { now: () => now, machineCpus: 2, holdReservations: true });
   a.reserve('EG_1', track('EG_1'));
   now += RESERVATION_MS * 10;
   t.equal(a.charge('EG_1'), 0.5);

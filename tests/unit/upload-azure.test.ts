@@ -22,8 +22,6 @@ t.before(async () => {
 });
 t.teardown(() => az?.stop());
 
-const sha = sha256;
-const makeFile = (size: number) => files.make(size);
 
 const cfg = (over: Partial<AzureConfig> = {}): AzureConfig => ({
   accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, containerName: 'rec', endpoint: az.endpoint, ...over,
@@ -45,12 +43,12 @@ async function expectStorageError(p: Promise<unknown>): Promise<StorageError> {
 }
 
 t.test('upload → download: byte-identical, content type, plain location', async (t) => {
-  const f = makeFile(300_000);
+  const f = files.make(300_000);
   const b = createAzureBackend(cfg());
   const r = await b.upload(f.path, 'rooms/r1/out.mp4', 'video/mp4');
   t.equal(r.size, f.data.length);
   t.equal(r.location, `${az.endpoint}/rec/rooms/r1/out.mp4`);
-  t.equal(sha(await download('rec', 'rooms/r1/out.mp4')), sha(f.data));
+  t.equal(sha256(await download('rec', 'rooms/r1/out.mp4')), sha256(f.data));
   const props = await az.client().getContainerClient('rec').getBlockBlobClient('rooms/r1/out.mp4').getProperties();
   t.equal(props.contentType, 'video/mp4');
   t.ok(existsSync(f.path), 'the back-end never deletes the local file');
@@ -58,28 +56,28 @@ t.test('upload → download: byte-identical, content type, plain location', asyn
 });
 
 t.test('a 21 MiB file goes up in 4 MiB blocks', async (t) => {
-  const f = makeFile(21 * 1024 * 1024);
+  const f = files.make(21 * 1024 * 1024);
   const b = createAzureBackend(cfg());
   await b.upload(f.path, 'big/file.mp4', 'video/mp4');
   const blocks = await az.client().getContainerClient('rec').getBlockBlobClient('big/file.mp4').getBlockList('committed');
   t.equal(blocks.committedBlocks?.length, 6, 'six blocks');
   t.ok(blocks.committedBlocks?.slice(0, 5).every((b) => b.size === 4 * 1024 * 1024), '4 MiB each but the last');
-  t.equal(sha(await download('rec', 'big/file.mp4')), sha(f.data), 'byte-identical');
+  t.equal(sha256(await download('rec', 'big/file.mp4')), sha256(f.data), 'byte-identical');
 });
 
 t.test('per-request Azure target overrides the configured container', async (t) => {
-  const f = makeFile(5000);
+  const f = files.make(5000);
   const config = { storage: { prefix: '', generatePresignedUrl: false, azure: cfg() }, disallowLocalStorage: false, localOutputDir: tmp };
   const target = resolveStorage(new AzureBlobUpload({ accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, containerName: 'other' }), config);
   t.same(target.azure, { accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, containerName: 'other', endpoint: az.endpoint }, 'same account: the server endpoint carries over');
   const r = await (await backendFor(target)).upload(f.path, 'req/a.ogg', 'audio/ogg');
   t.equal(r.location, `${az.endpoint}/other/req/a.ogg`);
-  t.equal(sha(await download('other', 'req/a.ogg')), sha(f.data));
+  t.equal(sha256(await download('other', 'req/a.ogg')), sha256(f.data));
   t.notOk(await az.client().getContainerClient('rec').getBlockBlobClient('req/a.ogg').exists(), 'nothing in the configured container');
 });
 
 t.test('wrong key: a clear error naming Azure and the container, never the key', async (t) => {
-  const f = makeFile(1000);
+  const f = files.make(1000);
   const wrongKey = randomBytes(64).toString('base64');
   const e = await expectStorageError(createAzureBackend(cfg({ accountKey: wrongKey }), fast).upload(f.path, 'x.mp4', 'video/mp4'));
   t.match(e.message, /^Azure upload failed: Azure container "rec" at http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1: AuthorizationFailure: .*\(HTTP 403\)$/);
@@ -93,7 +91,7 @@ t.test('wrong key: a clear error naming Azure and the container, never the key',
 });
 
 t.test('generate_presigned_url: the location is a read-only SAS URL that works', async (t) => {
-  const f = makeFile(40_000);
+  const f = files.make(40_000);
   const r = await createAzureBackend(cfg(), { generatePresignedUrl: true }).upload(f.path, 'signed/a.mp4', 'video/mp4');
   const url = new URL(r.location);
   t.equal(url.origin + url.pathname, `${az.endpoint}/rec/signed/a.mp4`);
@@ -102,7 +100,7 @@ t.test('generate_presigned_url: the location is a read-only SAS URL that works',
   t.ok(Math.abs(expires - (Date.now() + 7 * 24 * 3600_000)) < 120_000, 'valid 7 days');
   const res = await fetch(r.location);
   t.equal(res.status, 200);
-  t.equal(sha(Buffer.from(await res.arrayBuffer())), sha(f.data));
+  t.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(f.data));
   url.searchParams.set('sig', Buffer.alloc(32).toString('base64'));
   const forged = await fetch(url);
   await forged.arrayBuffer();
@@ -116,14 +114,14 @@ t.test('AZURE_STORAGE_ACCOUNT / AZURE_STORAGE_KEY fill in a config without crede
     delete process.env.AZURE_STORAGE_ACCOUNT;
     delete process.env.AZURE_STORAGE_KEY;
   });
-  const f = makeFile(1000);
+  const f = files.make(1000);
   const r = await createAzureBackend(cfg({ accountName: '', accountKey: '' })).upload(f.path, 'env/a.mp4', 'video/mp4');
   t.equal(r.size, 1000);
-  t.equal(sha(await download('rec', 'env/a.mp4')), sha(f.data));
+  t.equal(sha256(await download('rec', 'env/a.mp4')), sha256(f.data));
 });
 
 t.test('Azurite down: a transient error naming Azure, the file untouched', async (t) => {
-  const f = makeFile(1000);
+  const f = files.make(1000);
   await az.down();
   t.teardown(() => az.up());
   const e = await expectStorageError(createAzureBackend(cfg(), fast).upload(f.path, 'down/a.mp4', 'video/mp4'));

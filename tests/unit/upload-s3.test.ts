@@ -29,8 +29,6 @@ t.before(async () => {
 });
 t.teardown(() => s3?.stop());
 
-const sha = sha256;
-const makeFile = (size: number) => files.make(size);
 
 function cfg(over: Partial<S3Config> = {}): S3Config {
   return {
@@ -77,13 +75,13 @@ async function expectStorageError(p: Promise<unknown>): Promise<StorageError> {
 }
 
 t.test('upload → download: byte-identical, content type, disposition, metadata, plain location', async (t) => {
-  const f = makeFile(200_000);
+  const f = files.make(200_000);
   const b = createS3Backend(cfg({ metadata: { room: 'r1' }, tagging: 'team=a' }));
   t.teardown(() => b.close());
   const r = await b.upload(f.path, 'rooms/r1/out.mp4', 'video/mp4');
   t.equal(r.size, f.data.length);
   t.equal(r.location, `${s3.endpoint}/egress/rooms/r1/out.mp4`);
-  t.equal(sha(await download('egress', 'rooms/r1/out.mp4')), sha(f.data));
+  t.equal(sha256(await download('egress', 'rooms/r1/out.mp4')), sha256(f.data));
   const client = reader();
   const head = await client.send(new HeadObjectCommand({ Bucket: 'egress', Key: 'rooms/r1/out.mp4' }));
   client.destroy();
@@ -101,7 +99,7 @@ t.test('locations as the Go egress reports them', async (t) => {
 });
 
 t.test('a 21 MiB file goes up as a multipart upload', async (t) => {
-  const f = makeFile(21 * 1024 * 1024);
+  const f = files.make(21 * 1024 * 1024);
   const b = createS3Backend(cfg({ contentDisposition: 'attachment' }));
   t.teardown(() => b.close());
   const before = s3.requests.length;
@@ -111,11 +109,11 @@ t.test('a 21 MiB file goes up as a multipart upload', async (t) => {
   t.ok(seen.some((x) => x.startsWith('POST /egress/big/file.mp4?uploads')), 'CreateMultipartUpload');
   t.equal(seen.filter((x) => /^PUT \/egress\/big\/file\.mp4\?.*partNumber=/.test(x)).length, 5, 'five 5 MiB parts');
   t.ok(seen.some((x) => /^POST \/egress\/big\/file\.mp4\?uploadId=/.test(x)), 'CompleteMultipartUpload');
-  t.equal(sha(await download('egress', 'big/file.mp4')), sha(f.data), 'byte-identical');
+  t.equal(sha256(await download('egress', 'big/file.mp4')), sha256(f.data), 'byte-identical');
 });
 
 t.test('per-request S3 target overrides the configured bucket', async (t) => {
-  const f = makeFile(10_000);
+  const f = files.make(10_000);
   const config = { storage: { prefix: 'pre', generatePresignedUrl: false, s3: cfg({ bucket: 'egress' }) }, disallowLocalStorage: false, localOutputDir: tmp };
   const req = new S3Upload({ accessKey: S3RVER_ACCESS_KEY, secret: S3RVER_SECRET, endpoint: s3.endpoint, bucket: 'other', forcePathStyle: true, region: 'us-east-1' });
   const target = resolveStorage(req, config);
@@ -124,12 +122,12 @@ t.test('per-request S3 target overrides the configured bucket', async (t) => {
   t.teardown(() => b.close?.());
   const r = await b.upload(f.path, 'pre/req.ogg', 'audio/ogg');
   t.equal(r.location, `${s3.endpoint}/other/pre/req.ogg`);
-  t.equal(sha(await download('other', 'pre/req.ogg')), sha(f.data));
+  t.equal(sha256(await download('other', 'pre/req.ogg')), sha256(f.data));
   t.notOk((await keys('egress')).includes('pre/req.ogg'), 'nothing in the configured bucket');
 });
 
 t.test('wrong credentials: a clear error naming S3 and the bucket, never the secret', async (t) => {
-  const f = makeFile(1000);
+  const f = files.make(1000);
   const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzWRONGKEY';
   const wrongSecret = createS3Backend(cfg({ secret }));
   t.teardown(() => wrongSecret.close());
@@ -154,7 +152,7 @@ t.test('wrong credentials: a clear error naming S3 and the bucket, never the sec
 });
 
 t.test('generate_presigned_url: the location is a presigned GET valid 7 days, and it works', async (t) => {
-  const f = makeFile(50_000);
+  const f = files.make(50_000);
   const b = createS3Backend(cfg(), { generatePresignedUrl: true });
   t.teardown(() => b.close());
   const r = await b.upload(f.path, 'signed/a.mp4', 'video/mp4');
@@ -164,7 +162,7 @@ t.test('generate_presigned_url: the location is a presigned GET valid 7 days, an
   t.ok(url.searchParams.get('X-Amz-Signature'));
   const res = await fetch(r.location);
   t.equal(res.status, 200);
-  t.equal(sha(Buffer.from(await res.arrayBuffer())), sha(f.data));
+  t.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(f.data));
   url.searchParams.set('X-Amz-Signature', '0'.repeat(64));
   const forged = await fetch(url);
   await forged.arrayBuffer();
@@ -177,7 +175,7 @@ t.test('assume_role_arn: AssumeRole through the fake STS with the configured key
     issued: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: S3RVER_SECRET, sessionToken: 'issued-session-token' },
   });
   t.teardown(() => sts.stop());
-  const f = makeFile(3000);
+  const f = files.make(3000);
   const role = 'arn:aws:iam::123456789012:role/egress-writer';
   const b = createS3Backend(cfg({ accessKey: 'AKIAROLECALLER000001', secret: 'caller-secret-value', assumeRoleArn: role, assumeRoleExternalId: 'ext-4711', stsEndpoint: sts.endpoint }));
   t.teardown(() => b.close());
@@ -188,7 +186,7 @@ t.test('assume_role_arn: AssumeRole through the fake STS with the configured key
   t.same(sts.rejected, []);
   await b.upload(f.path, 'role/b.mp4', 'video/mp4');
   t.equal(sts.calls.length, 1, 'the assumed credentials are cached');
-  t.equal(sha(await download('egress', 'role/a.mp4')), sha(f.data));
+  t.equal(sha256(await download('egress', 'role/a.mp4')), sha256(f.data));
 
   // Without the role the caller's own keys are unknown to the store.
   const direct = createS3Backend(cfg({ accessKey: 'AKIAROLECALLER000001', secret: 'caller-secret-value' }));
@@ -216,13 +214,13 @@ t.test('assume_role_arn: AssumeRole through the fake STS with the configured key
 t.test('proxy_config: requests go through an HTTP CONNECT proxy with basic auth', async (t) => {
   const proxy = await startProxy({ username: 'egress', password: 'proxy-pass-123' });
   t.teardown(() => proxy.stop());
-  const f = makeFile(6 * 1024 * 1024);
+  const f = files.make(6 * 1024 * 1024);
   const b = createS3Backend(cfg({ proxy: { url: proxy.url, username: 'egress', password: 'proxy-pass-123' } }));
   t.teardown(() => b.close());
   await b.upload(f.path, 'proxied/a.mp4', 'video/mp4');
   t.ok(proxy.connects.length >= 1, `tunnels opened: ${proxy.connects.length}`);
   t.ok(proxy.connects.every((c) => c === `127.0.0.1:${s3.port}`));
-  t.equal(sha(await download('egress', 'proxied/a.mp4')), sha(f.data));
+  t.equal(sha256(await download('egress', 'proxied/a.mp4')), sha256(f.data));
 
   // A request-supplied proxy (livekit ProxyConfig) is carried through resolveStorage.
   const before = proxy.connects.length;
@@ -244,7 +242,7 @@ t.test('proxy_config: requests go through an HTTP CONNECT proxy with basic auth'
 });
 
 t.test('credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION when the config has none', async (t) => {
-  const f = makeFile(1000);
+  const f = files.make(1000);
   process.env.AWS_ACCESS_KEY_ID = S3RVER_ACCESS_KEY;
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_SECRET;
   process.env.AWS_DEFAULT_REGION = 'eu-west-1';
@@ -260,7 +258,7 @@ t.test('credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT
 });
 
 t.test('no credentials anywhere: fails quickly with a clear error', async (t) => {
-  const f = makeFile(1000);
+  const f = files.make(1000);
   const b = createS3Backend(cfg({ accessKey: '', secret: '' }));
   t.teardown(() => b.close());
   const started = Date.now();
@@ -279,7 +277,7 @@ t.test('retries: max_retries is the SDK attempt count; connection refused is tra
   await t.rejects(strategy.refreshRetryTokenForRetry(token, { errorType: 'TRANSIENT' }), 'three attempts in all');
   await t.rejects(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'CLIENT_ERROR', error: { $metadata: { httpStatusCode: 403 } } }), '403 is final');
 
-  const f = makeFile(1000);
+  const f = files.make(1000);
   await s3.down();
   t.teardown(() => s3.up());
   const b = createS3Backend(cfg({ maxRetries: 3, minRetryDelayMs: 100, maxRetryDelayMs: 100 }));

@@ -28,16 +28,29 @@ interface Reservation {
 export class Admission {
   private readonly jobs = new Map<string, Reservation>();
 
+  private readonly now: () => number;
+  private readonly machineCpus: number;
+  private readonly holdReservations: boolean;
+
   constructor(
+    /** Its `capacity` is the cores this node may use: the machine's, or less so that nodes share one. */
     private readonly cost: CpuCostConfig,
-    /** Cores this node may use: the machine's, or less so that several nodes share one machine. */
-    readonly capacity: number,
     private readonly measured: Measurements,
-    private readonly now: () => number = Date.now,
-    private readonly machineCpus = os.availableParallelism(),
-    /** test_overrides.hold_reservations: charge every job its cost for its whole life (static admission). */
-    private readonly holdReservations = false,
-  ) {}
+    opts: {
+      now?: () => number;
+      machineCpus?: number;
+      /** test_overrides.hold_reservations: charge every job its cost for its whole life (static admission). */
+      holdReservations?: boolean;
+    } = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.machineCpus = opts.machineCpus ?? os.availableParallelism();
+    this.holdReservations = opts.holdReservations ?? false;
+  }
+
+  get capacity(): number {
+    return this.cost.capacity;
+  }
 
   /**
    * What a job is charged now: its cost while young (its start-up burst, loading the SDK, says nothing

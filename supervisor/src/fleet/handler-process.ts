@@ -9,9 +9,9 @@ import { decodeInfo } from '@egress/shared/egress-info.ts';
 import { EgressError } from '@egress/shared/errors.ts';
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type OutputReport, type ProcessReport, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
+import { TSX_EXEC_ARGV } from './tsx.ts';
 
 const HANDLER_MAIN = fileURLToPath(new URL('../../../handler/src/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const READY_TIMEOUT_MS = 10_000;
 const SILENCE_LIMIT_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
@@ -45,7 +45,7 @@ export class HandlerProcess {
     private readonly events: HandlerEvents,
   ) {
     this.child = fork(HANDLER_MAIN, [], {
-      execArgv: ['--import', TSX],
+      execArgv: TSX_EXEC_ARGV,
       // Its own process group, so that killing the group never touches the supervisor.
       detached: true,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

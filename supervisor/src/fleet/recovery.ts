@@ -6,9 +6,9 @@ import { execa } from 'execa';
 import type { Config } from '@egress/shared/config/types.ts';
 import type { OutputReport } from '@egress/shared/ipc.ts';
 import { nowNs } from '@egress/shared/egress-info.ts';
+import { TSX_EXEC_ARGV } from './tsx.ts';
 
 const RECOVER_MAIN = fileURLToPath(new URL('../../../handler/src/recover.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const RECOVERY_TIMEOUT_MS = 120_000;
 
 interface Recovered {
@@ -30,7 +30,7 @@ export interface RecoveryResult {
 export async function recoverOutputs(outputs: OutputReport[], request: Uint8Array, config: Config): Promise<RecoveryResult> {
   if (outputs.length === 0) return { files: [], errors: [], backupUsed: false };
   const input = JSON.stringify({ outputs, request: Buffer.from(request).toString('base64'), config });
-  const run = await execa(process.execPath, ['--import', TSX, RECOVER_MAIN], { input, reject: false, timeout: RECOVERY_TIMEOUT_MS });
+  const run = await execa(process.execPath, [...TSX_EXEC_ARGV, RECOVER_MAIN], { input, reject: false, timeout: RECOVERY_TIMEOUT_MS });
   const endedAt = nowNs();
   const files: FileInfo[] = [];
   const errors: string[] = [];

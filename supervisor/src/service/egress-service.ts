@@ -53,7 +53,7 @@ export class EgressService implements NodeView {
     this.server = new RpcServer(bus, log);
     this.io = new IoClient(bus, log, { createMs: config.ioCreateTimeoutMs, updateMs: config.ioUpdateTimeoutMs });
     this.monitor = new CpuMonitor(() => this.processGroups(), config.testOverrides.cpuLoad);
-    this.admission = new Admission(config.cpuCost, config.cpuCost.capacity, this.monitor, Date.now, undefined, config.testOverrides.holdReservations);
+    this.admission = new Admission(config.cpuCost, this.monitor, { holdReservations: config.testOverrides.holdReservations });
     this.overload = new OverloadGuard(config.cpuCost.maxCpuUtilization, config.cpuCost.cpuKillGraceSec * 1000);
   }
 
