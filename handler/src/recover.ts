@@ -8,9 +8,9 @@ import { text } from 'node:stream/consumers';
 import { execa } from 'execa';
 import type { Config } from '@egress/shared/config/types.ts';
 import type { OutputReport } from '@egress/shared/ipc.ts';
-import { planRequest } from '@egress/shared/plan/request.ts';
+import type { StorageTarget } from '@egress/shared/plan/pipeline-config.ts';
+import { planPipeline } from '@egress/shared/plan/plan.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
-import { resolveStorage } from './upload/storage.ts';
 import { contentTypeFor, createUploader, UploadFailedError } from './upload/uploader.ts';
 
 export interface RecoveryInput {
@@ -36,8 +36,13 @@ async function finalize(localPath: string): Promise<{ file: string; error?: stri
 
 const input = JSON.parse(await text(process.stdin)) as RecoveryInput;
 const req = StartEgressRequest.fromBinary(Buffer.from(input.request, 'base64'));
-const plan = planRequest(req, input.config);
-const uploader = await createUploader(resolveStorage(plan.upload, input.config), input.config.backup);
+// The request planned again, for its outputs' storage only: the file names come from the OutputReports
+// (the plan's {time} would differ). Storage is a pure function of request and config, so it matches the start's.
+const plan = planPipeline(req, input.config, new Date());
+const stored = plan.outputs.filter((o): o is Extract<typeof o, { storage: StorageTarget }> => 'storage' in o);
+const storage = (stored.find((o) => o.type === 'file') ?? stored[0])?.storage;
+if (!storage) process.exit(0);
+const uploader = await createUploader(storage, input.config.backup);
 for (const o of input.outputs) {
   if (!(await stat(o.localPath).then((s) => s.size > 0, () => false))) continue;
   const { file, error } = await finalize(o.localPath);

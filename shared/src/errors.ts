@@ -43,4 +43,20 @@ export const errors = {
   trackNotFound: (id: string) => new EgressError('not_found', `track ${id} not found`),
   participantNotFound: (id: string) => new EgressError('not_found', `participant ${id} not found`),
   notYetSupported: (mime: string) => new EgressError('invalid_argument', `${mime} is not yet supported`),
+  websocketIncompatible: (mime: string) => new EgressError('invalid_argument', `format websocket incompatible with codec ${mime}`),
+  // Planning (egress-behaviour §13.2).
+  noCompatibleCodec: () => new EgressError('invalid_argument', 'no supported codec is compatible with all outputs'),
+  incompatibleCodec: (outputType: string, codec: string) => new EgressError('invalid_argument', `format ${outputType} incompatible with codec ${codec}`),
+  noCompatibleFileType: () => new EgressError('invalid_argument', 'no supported file output type is compatible with the selected codecs'),
+  invalidUrl: (url: string, reason: string) => new EgressError('invalid_argument', `invalid url ${url}: ${reason}`),
+  nonLiveStream: () => new EgressError('invalid_argument', 'stream output for non-live pipeline is not yet supported'),
+  retryUnsupported: () => new EgressError('failed_precondition', 'output configuration does not support retry'),
+  assumeRoleDisabled: () => new EgressError('permission_denied', 'S3 upload using AssumeRole is disabled for this account'),
+  // Ours, not the Go egress's (it lacks path safety): an output path that would leave its root.
+  pathOutsideRoot: (field: string, root: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must stay inside local_output_dir ${root})`),
+  pathDotDot: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must not contain ..)`),
+  pathNul: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must not contain NUL)`),
+  // Ours, not the Go egress's: a subscribed track that never decodes fails its egress instead of hanging in STARTING.
+  noDecodableFrame: (trackId: string, codec: string, seconds: number) =>
+    new EgressError('failed_precondition', `track ${trackId} (${codec}) yielded no decodable frame within ${seconds} s`),
 };

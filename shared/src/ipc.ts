@@ -2,6 +2,7 @@
 // EgressInfo and StartEgressRequest travel as base64 protobuf so that int64 times and oneofs survive.
 import type { Config } from './config/types.ts';
 import type { ErrorCode } from './errors.ts';
+import type { PipelineConfig } from './plan/pipeline-config.ts';
 
 export interface ProcessReport {
   pid: number;
@@ -21,7 +22,8 @@ export interface OutputReport {
 
 /** Supervisor → handler. */
 export type SupervisorMessage =
-  | { type: 'start'; request: string; config: Config }
+  /** `plan`: planPipeline's result, computed once by the supervisor; the handler does not re-plan. */
+  | { type: 'start'; request: string; config: Config; plan: PipelineConfig }
   | { type: 'stop'; id: number; reason: string }
   | { type: 'inspect'; id: number };
 

@@ -68,3 +68,25 @@ export function fileOutputPath(requested: string, ext: string, identifier: strin
   if (dot >= 0 && KNOWN_EXTENSIONS.includes(p.slice(dot))) p = p.slice(0, dot);
   return p + ext;
 }
+
+/** The SDK-derived values of the second naming pass (§4.1), known once the tracks are subscribed. */
+export type SdkNamingContext = Pick<NamingContext, 'publisherIdentity' | 'trackId' | 'trackType' | 'trackSource'>;
+
+/** Only the SDK placeholders: the first pass already replaced the rest (and `{time}` must not move). */
+export function applySdkPlaceholders(template: string, ctx: SdkNamingContext): string {
+  const values: [string, string | undefined][] = [
+    ['{publisher_identity}', ctx.publisherIdentity],
+    ['{track_id}', ctx.trackId],
+    ['{track_type}', ctx.trackType],
+    ['{track_source}', ctx.trackSource],
+  ];
+  let out = template;
+  for (const [key, value] of values) if (value !== undefined) out = out.split(key).join(value);
+  return out;
+}
+
+/** Splits a cleaned path into (dir with trailing `/` or empty, base), as Go's path.Split. */
+export function splitPath(p: string): [string, string] {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? ['', p] : [p.slice(0, i + 1), p.slice(i + 1)];
+}

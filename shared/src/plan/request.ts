@@ -1,19 +1,7 @@
-// Turns an rpc.StartEgressRequest into what the node needs before any process starts: its kind,
-// the STARTING EgressInfo, and a validated plan. Pure: no I/O, so every rule is table-tested.
-import {
-  AliOSSUpload,
-  AzureBlobUpload,
-  DirectFileOutput,
-  GCPUpload,
-  S3Upload,
-  EgressInfo,
-  EgressSourceType,
-  EgressStatus,
-  type TrackEgressRequest,
-} from '@livekit/protocol';
-import { EgressError, errors } from '../errors.ts';
+// What the node knows of an rpc.StartEgressRequest before planning it: its kind and the STARTING
+// EgressInfo. The validated plan is planPipeline's (plan.ts).
+import { EgressInfo, EgressSourceType, EgressStatus } from '@livekit/protocol';
 import type { StartEgressRequest } from '../proto/rpc.ts';
-import type { Config } from '../config/types.ts';
 import { redactRequest } from './redact.ts';
 
 export type RequestKind = 'room_composite' | 'web' | 'participant' | 'track_composite' | 'track' | 'template' | 'media' | 'replay';
@@ -32,52 +20,6 @@ export function requestKind(req: StartEgressRequest): RequestKind | undefined {
     }
     default: return undefined;
   }
-}
-
-/** A track egress: one track, decoded and re-encoded to the container its codec implies. */
-export interface TrackPlan {
-  kind: 'track';
-  roomName: string;
-  trackId: string;
-  /** The requested filepath, placeholders unresolved until the track (and its codec) is known. */
-  filepath: string;
-  disableManifest: boolean;
-  /** The request's own storage, overriding the config's. */
-  upload?: S3Upload | GCPUpload | AzureBlobUpload | AliOSSUpload;
-}
-
-export type Plan = TrackPlan;
-
-export function planRequest(req: StartEgressRequest, config?: Pick<Config, 'storage' | 'disallowLocalStorage'>): Plan {
-  if (!req.egressId) throw errors.invalidField('egressID');
-  const kind = requestKind(req);
-  if (!kind) throw errors.invalidField('request');
-  if (req.request.case === 'track') {
-    const plan = planTrack(req.request.value);
-    const cloud = config?.storage && (config.storage.s3 || config.storage.azure || config.storage.gcp || config.storage.alioss);
-    if (config?.disallowLocalStorage && !plan.upload && !cloud) throw errors.invalidField('output');
-    return plan;
-  }
-  throw new EgressError('unimplemented', `${kind} egress is not supported by this egress node yet`);
-}
-
-function planTrack(track: TrackEgressRequest): TrackPlan {
-  if (!track.roomName) throw errors.invalidField('room_name');
-  if (!track.trackId) throw errors.invalidField('track_id');
-  const output = track.output;
-  if (output.case === 'websocketUrl') {
-    throw new EgressError('unimplemented', 'websocket output is not supported by this egress node yet');
-  }
-  if (output.case !== 'file') throw errors.invalidField('output');
-  const file: DirectFileOutput = output.value;
-  return {
-    kind: 'track',
-    roomName: track.roomName,
-    trackId: track.trackId,
-    filepath: file.filepath,
-    disableManifest: file.disableManifest,
-    ...(file.output.value ? { upload: file.output.value } : {}),
-  };
 }
 
 /** The EgressInfo answered to StartEgress and stored by livekit-server: complete, with credentials redacted. */

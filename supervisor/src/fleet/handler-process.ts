@@ -9,6 +9,7 @@ import { decodeInfo } from '@egress/shared/egress-info.ts';
 import { EgressError } from '@egress/shared/errors.ts';
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type OutputReport, type ProcessReport, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
+import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
 import { TSX_EXEC_ARGV } from './tsx.ts';
 
 const HANDLER_MAIN = fileURLToPath(new URL('../../../handler/src/main.ts', import.meta.url));
@@ -41,6 +42,7 @@ export class HandlerProcess {
     readonly egressId: string,
     request: Uint8Array,
     config: Config,
+    plan: PipelineConfig,
     private readonly log: Logger,
     private readonly events: HandlerEvents,
   ) {
@@ -85,7 +87,7 @@ export class HandlerProcess {
     });
 
     this.child.on('message', (m: HandlerMessage) => this.onMessage(m));
-    this.send({ type: 'start', request: Buffer.from(request).toString('base64'), config });
+    this.send({ type: 'start', request: Buffer.from(request).toString('base64'), config, plan });
   }
 
   get pid(): number {

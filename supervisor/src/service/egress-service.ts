@@ -6,7 +6,10 @@ import { isTerminal, nowNs, setEndReason, setFailed } from '@egress/shared/egres
 import { EgressError, errors } from '@egress/shared/errors.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import { newId } from '@egress/shared/psrpc/ids.ts';
-import { planRequest, requestKind, startingInfo } from '@egress/shared/plan/request.ts';
+import { unservedReason } from '@egress/shared/plan/capabilities.ts';
+import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
+import { planPipeline } from '@egress/shared/plan/plan.ts';
+import { requestKind, startingInfo } from '@egress/shared/plan/request.ts';
 import { redactRequest } from '@egress/shared/plan/redact.ts';
 import type { Bus, Subscription } from '@egress/shared/psrpc/bus.ts';
 import { RpcServer } from '@egress/shared/psrpc/server.ts';
@@ -164,15 +167,31 @@ export class EgressService implements NodeView {
     // Only the node running it can answer a retry correctly (already_exists), so it always bids.
     if (this.running.has(req.egressId)) return 1;
     if (!this.canAcceptWork()) return -1;
+    // A valid request this node cannot build: stay silent, so a node of a mixed fleet that can takes it.
+    // An invalid one: bid as usual, so that the chosen node answers the planning error at once.
+    const plan = this.tryPlan(req);
+    if (plan && unservedReason(plan)) return -1;
     if (!this.admission.canAccept(req)) return -1;
     return this.running.size === 0 ? 0.5 : 1;
+  }
+
+  /** The plan, or undefined when planning refuses the request (startEgress then answers the error). */
+  private tryPlan(req: StartEgressRequest): PipelineConfig | undefined {
+    try {
+      return planPipeline(req, this.config, new Date());
+    } catch {
+      return undefined;
+    }
   }
 
   private async startEgress(req: StartEgressRequest): Promise<EgressInfo> {
     if (this.drainingFlag) throw errors.shuttingDown();
     if (!req.egressId) throw errors.invalidField('egressID');
     if (this.running.has(req.egressId)) throw errors.alreadyExists();
-    planRequest(req, this.config);
+    // Planned again (the bid's plan may be stale by now): a bad request is refused before anything starts.
+    const plan = planPipeline(req, this.config, new Date());
+    const unserved = unservedReason(plan);
+    if (unserved) throw new EgressError('unimplemented', unserved);
     if (!this.admission.reserve(req.egressId, req)) throw errors.notEnoughCpu();
 
     const log = this.log.child({ egressId: req.egressId });
@@ -182,7 +201,7 @@ export class EgressService implements NodeView {
       // Handler topics first: a StopEgress may follow our answer at once.
       job.topics = await this.registerHandlerTopics(job);
       await this.io.createEgress(job.info);
-      job.handler = new HandlerProcess(job.egressId, req.toBinary(), this.config, log, {
+      job.handler = new HandlerProcess(job.egressId, req.toBinary(), this.config, plan, log, {
         status: (info) => this.onStatus(job, info),
         output: (o) => log.debug('handler output', { filename: o.filename }),
       });
