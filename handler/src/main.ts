@@ -3,7 +3,8 @@
 import { encodeInfo, setAborted, setEndReason, setFailed } from '@egress/shared/egress-info.ts';
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import { createLogger } from '@egress/shared/logging.ts';
-import { planRequest, startingInfo } from '@egress/shared/plan/request.ts';
+import { startingInfo } from '@egress/shared/plan/request.ts';
+import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { nowNs } from '@egress/shared/psrpc/time.ts';
 import { mkdir, rm } from 'node:fs/promises';
@@ -11,13 +12,13 @@ import path from 'node:path';
 import { EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from '@egress/shared/errors.ts';
 import { Profiler } from './debug/profiling.ts';
-import type { TrackEgress } from './egress/track-egress.ts';
+import type { Controller } from './controller/controller.ts';
 
 /** Resolves once the message is handed to the channel, so a final message is not lost at exit. */
 const send = (m: HandlerMessage): Promise<void> =>
   new Promise((resolve) => (process.connected ? process.send!(m, undefined, {}, () => resolve()) : resolve()));
 
-let egress: TrackEgress | undefined;
+let egress: Controller | undefined;
 let startInfo: EgressInfo | undefined;
 /** A stop that came while the media modules were still loading; applied as soon as the egress exists. */
 let pendingStop: string | undefined;
@@ -35,7 +36,7 @@ function stop(reason: string): EgressInfo | undefined {
 process.on('message', (m: SupervisorMessage) => {
   switch (m.type) {
     case 'start':
-      void run(m.request, m.config);
+      void run(m.request, m.plan, m.config);
       return;
     case 'stop': {
       const info = stop(m.reason);
@@ -64,7 +65,7 @@ process.on('SIGINT', () => stop('Process killed'));
 
 const heartbeat = setInterval(() => void send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);
 
-async function run(requestB64: string, config: Extract<SupervisorMessage, { type: 'start' }>['config']): Promise<void> {
+async function run(requestB64: string, plan: PipelineConfig, config: Extract<SupervisorMessage, { type: 'start' }>['config']): Promise<void> {
   const req = StartEgressRequest.fromBinary(Buffer.from(requestB64, 'base64'));
   const profiling = config.debug.enableProfiling;
   const debugDir = path.join(config.tmpDir, 'debug', req.egressId);
@@ -81,9 +82,8 @@ async function run(requestB64: string, config: Extract<SupervisorMessage, { type
   let dispose = async () => undefined as void;
   try {
     ({ dispose } = await import('@livekit/rtc-node'));
-    const { TrackEgress } = await import('./egress/track-egress.ts');
-    const plan = planRequest(req, config);
-    egress = new TrackEgress(req, plan, config, log, {
+    const { Controller } = await import('./controller/controller.ts');
+    egress = new Controller(plan, config, log, {
       status: (i) => send({ type: 'status', info: encodeInfo(i) }),
       process: (p) => void send({ type: 'process', process: p }),
       output: (o) => void send({ type: 'output', output: o }),

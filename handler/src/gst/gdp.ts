@@ -120,6 +120,11 @@ export class GdpWriter {
     stream.write(gdpPreamble(opts.streamId, opts.caps));
   }
 
+  /** New caps for the frames that follow (gdpdepay pushes them downstream, which renegotiates). */
+  setCaps(caps: string): void {
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.write(gdpCaps(caps));
+  }
+
   /** Queues one frame; returns false if it was dropped instead. */
   write(payload: Uint8Array, ptsNs: bigint, durationNs: bigint | null): boolean {
     const s = this.stream;

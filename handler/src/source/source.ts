@@ -1,0 +1,37 @@
+// What every source gives the controller: it starts, then pushes media into a SourceSink (the
+// job's media timeline) until it ends by itself or is closed. SDK sources push decoded frames
+// per track; a web source (later) pushes one audio and one video "track" of its own.
+import type { EgressError } from '@egress/shared/errors.ts';
+import type { RawFrame } from '../media/video-timeline.ts';
+import type { Role, TrackSourceName } from './sdk/selection.ts';
+
+export interface TrackInfo {
+  trackId: string;
+  kind: 'audio' | 'video';
+  /** Lower-cased, e.g. `audio/opus`, `video/vp8`. */
+  mimeType: string;
+  source: TrackSourceName;
+  publisherIdentity: string;
+  /** Published size (video), 0 when unknown. */
+  width: number;
+  height: number;
+}
+
+export interface SourceSink {
+  trackAdded(info: TrackInfo, role: Role): void;
+  trackRemoved(trackId: string): void;
+  trackMuted(trackId: string, muted: boolean): void;
+  /** Interleaved S16 samples. */
+  audioFrame(trackId: string, data: Int16Array, samplesPerChannel: number, sampleRate: number, channels: number): void;
+  videoFrame(trackId: string, frame: RawFrame, timestampUs: bigint): void;
+  /** How long the receiver holds each kind before handing frames over (jitter buffers), in ms. */
+  receiveDelays?(audioMs: number, videoMs: number): void;
+}
+
+export interface Source {
+  /** Connects and takes the initial tracks; resolves with them (naming needs them), or throws the request's error. */
+  start(sink: SourceSink): Promise<TrackInfo[]>;
+  /** Settles when the source ends by itself: room closed, participant left, tracks gone, or a failure. */
+  readonly ended: Promise<{ reason: string; error?: EgressError }>;
+  close(): Promise<void>;
+}
