@@ -21,13 +21,12 @@ import { EgressError } from '../shared/src/errors.ts';
 import type { CallOptions } from '../shared/src/psrpc/client.ts';
 import { decodeFrame } from '../shared/src/psrpc/frame.ts';
 import { StartEgressRequest } from '../shared/src/proto/rpc.ts';
-import { startLocalDeployment, type LocalDeployment } from '../tests/rig/deployment.ts';
+import { startLocalDeployment } from '../tests/rig/deployment.ts';
 import { DEFAULT_API_KEY, DEFAULT_API_SECRET } from '../tests/rig/livekit.ts';
-import { freePort } from '../tests/rig/ports.ts';
 import { disposeRtc, startPublisher, type Publisher } from '../tests/rig/publisher.ts';
 import { startWebhookReceiver, type WebhookSink } from '../tests/rig/webhooks.ts';
-import { startEgressNode, type EgressNode } from '../tests/support/egress-node.ts';
 import { egressInternalClient, START_SELECTION } from '../tests/support/psrpc.ts';
+import { makeLog, printTable, ratioText, runBench, spread, startNode, waitUntil } from './common.ts';
 import { busyBetween, CLK_TCK, cpuByGroup, cpuOfPid, loadAverage, statusBytes, systemTimes } from './proc.ts';
 
 // ---- targets and sizes ----
@@ -56,35 +55,9 @@ const REQ_CHANNEL = 'EgressInternal|StartEgress|REQ';
 const RCLAIM_CHANNEL = 'EgressInternal|StartEgress|RCLAIM';
 const CLAIM_PATTERN = 'EgressInternal|*|CLAIM';
 
-const log = (msg: string) => console.log(`[bench +${(performance.now() / 1000).toFixed(1)}s] ${msg}`);
+const log = makeLog('bench');
 
 // ---- small helpers ----
-
-interface Spread {
-  n: number;
-  p50: number;
-  p90: number;
-  max: number;
-  min: number;
-  mean: number;
-}
-
-/** Nearest-rank percentiles. */
-function spread(values: number[]): Spread {
-  const v = [...values].sort((a, b) => a - b);
-  const at = (p: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))]!;
-  return { n: v.length, p50: at(50), p90: at(90), max: v[v.length - 1]!, min: v[0]!, mean: v.reduce((a, b) => a + b, 0) / v.length };
-}
-
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs: number): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** VmRSS of a bare node process (optionally with the tsx loader, as bin/egress runs) after `waitMs`. */
 async function bareNodeRss(withTsx: boolean, waitMs: number): Promise<number> {
@@ -100,45 +73,6 @@ async function bareNodeRss(withTsx: boolean, waitMs: number): Promise<number> {
 }
 
 const egressId = () => `EG_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').slice(0, 12)}`;
-
-// ---- nodes ----
-
-interface JobSummary {
-  egressId: string;
-  status: string;
-  cpu: number | null;
-}
-interface JobDetail extends JobSummary {
-  processes: { pid: number; pgid: number; name: string }[];
-}
-
-interface BenchNode {
-  node: EgressNode;
-  pid: number;
-  jobs(): Promise<JobSummary[]>;
-  job(id: string): Promise<JobDetail | undefined>;
-  health(): Promise<{ CpuLoad: number; ActiveJobs: number; CanAccept: boolean }>;
-  stop(): Promise<void>;
-}
-
-async function startNode(d: LocalDeployment, extra: Record<string, unknown>): Promise<BenchNode> {
-  const [debugPort, healthPort] = await Promise.all([freePort(), freePort()]);
-  const node = await startEgressNode(d, { logging: { level: 'info' }, debug_handler_port: debugPort, health_port: healthPort, ...extra });
-  const get = async (port: number, path: string): Promise<Response> => fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
-  let stopped: Promise<void> | undefined;
-  return {
-    node,
-    // bin/egress execs node: the child's pid is the supervisor's.
-    pid: node.process.pid!,
-    jobs: async () => (await (await get(debugPort, '/jobs')).json()) as JobSummary[],
-    job: async (id) => {
-      const res = await get(debugPort, `/jobs/${encodeURIComponent(id)}`);
-      return res.status === 404 ? undefined : ((await res.json()) as JobDetail);
-    },
-    health: async () => (await (await get(healthPort, '/')).json()) as { CpuLoad: number; ActiveJobs: number; CanAccept: boolean },
-    stop: () => (stopped ??= node.stop('SIGINT').then(() => undefined)),
-  };
-}
 
 // ---- claim watcher: REQ and CLAIM as seen on Redis by this process ----
 
@@ -209,45 +143,18 @@ interface Row {
 }
 const rows: Row[] = [];
 const row = (metric: string, measured: string, target = '', ratio = '') => rows.push({ metric, measured, target, ratio });
-const ratioText = (measured: number, baseline: number) => `${(measured / baseline).toFixed(2)}×`;
 
-function printTable(): void {
-  const head: Row = { metric: 'metric', measured: 'measured', target: 'target / baseline', ratio: 'ratio' };
-  const all = [head, ...rows];
-  const w = (k: keyof Row) => Math.max(...all.map((r) => r[k].length));
-  const line = (r: Row) => `| ${r.metric.padEnd(w('metric'))} | ${r.measured.padEnd(w('measured'))} | ${r.target.padEnd(w('target'))} | ${r.ratio.padEnd(w('ratio'))} |`;
-  const sep = `|${'-'.repeat(w('metric') + 2)}|${'-'.repeat(w('measured') + 2)}|${'-'.repeat(w('target') + 2)}|${'-'.repeat(w('ratio') + 2)}|`;
+function report(): void {
   console.log('');
   console.log(`load average at the end: ${loadAverage()} (anything else running on this machine counts in the measured-load figures)`);
   console.log(`egress bench: ${MACHINE_CPUS} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 1024 ** 3).toFixed(1)} GB, node ${process.version}`);
-  console.log(line(head));
-  console.log(sep);
-  for (const r of rows) console.log(line(r));
+  printTable([['metric', 'measured', 'target / baseline', 'ratio'], ...rows.map((r) => [r.metric, r.measured, r.target, r.ratio])]);
   console.log('');
 }
 
 // ---- main ----
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-async function cleanup(): Promise<void> {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch (err) {
-      console.error('bench cleanup:', err);
-    }
-  }
-}
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    interrupted = true;
-    console.error(`bench: ${sig}, stopping everything`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-async function main(): Promise<void> {
+async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<void> {
   log('starting redis-server, livekit-server and a webhook receiver');
   const webhooks: WebhookSink = await startWebhookReceiver(DEFAULT_API_KEY, DEFAULT_API_SECRET);
   cleanups.push(() => webhooks.stop());
@@ -474,17 +381,4 @@ async function main(): Promise<void> {
   row(`jobs admitted, Go default cost ${GO_TRACK_COST} core, verified`, countText(goFill), `computed ${predicted(GO_TRACK_COST)}`, ratioText(goFill.accepted, predicted(GO_TRACK_COST)));
 }
 
-let code = 0;
-try {
-  await main();
-} catch (err) {
-  code = 1;
-  console.error('bench failed:', err);
-} finally {
-  if (!interrupted) {
-    log('stopping everything');
-    await cleanup();
-    printTable();
-    process.exit(code);
-  }
-}
+await runBench('bench', main, report);

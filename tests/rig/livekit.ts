@@ -59,6 +59,8 @@ export function liveKitConfig(p: {
       stun_servers: ['127.0.0.1:3478'],
     },
     turn: { enabled: false },
+    // Tests mute and unmute publishers the way an admin does (RoomService.MutePublishedTrack).
+    room: { enable_remote_unmute: true },
     redis: { address: p.redisAddress },
     keys: { [p.apiKey]: p.apiSecret },
     logging: { level: 'info' },

@@ -290,3 +290,43 @@ export async function beepTimes(path: string): Promise<number[]> {
   const threshold = peak / 4;
   return pulseStarts(rms.map((r, i) => ({ time: (i * BEEP_WINDOW) / BEEP_RATE, on: r >= threshold })));
 }
+
+/**
+ * Mean level (dB) of one frequency band of one channel: tells the publishers of a mix apart
+ * (each sends its own tone) and shows which channel each landed on.
+ */
+export async function toneLevel(path: string, hz: number, channel: 'left' | 'right'): Promise<number> {
+  const c = channel === 'left' ? 'c0' : 'c1';
+  const { stderr } = await run('ffmpeg', [
+    '-nostdin', '-hide_banner', '-nostats',
+    '-i', path,
+    '-map', '0:a:0',
+    // Two band-passes in a row: one alone lets a neighbouring tone through at only ~12 dB down.
+    '-af', `pan=mono|c0=${c},${Array(2).fill(`bandpass=f=${hz}:width_type=h:w=${Math.max(20, hz * 0.1)}`).join(',')},volumedetect`,
+    '-f', 'null', '-',
+  ]);
+  const mean = /mean_volume:\s*(-?[\d.]+|-inf) dB/.exec(stderr);
+  if (!mean?.[1]) throw new Error(`toneLevel: no volumedetect output for ${path}:\n${errorTail(stderr)}`);
+  return mean[1] === '-inf' ? -Infinity : Number(mean[1]);
+}
+
+export interface AvSync {
+  /** beep − flash per marker, in ms (positive: audio late). */
+  offsetsMs: number[];
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+/** Pairs each flash with the nearest beep (within 500 ms) and summarises |offset|. */
+export async function avSync(path: string): Promise<AvSync> {
+  const [flashes, beeps] = await Promise.all([flashTimes(path), beepTimes(path)]);
+  const offsetsMs: number[] = [];
+  for (const f of flashes) {
+    const nearest = beeps.reduce((best, b) => (Math.abs(b - f) < Math.abs(best - f) ? b : best), Infinity);
+    if (Math.abs(nearest - f) <= 0.5) offsetsMs.push(Math.round((nearest - f) * 1000));
+  }
+  const abs = offsetsMs.map(Math.abs).sort((a, b) => a - b);
+  const pct = (p: number) => (abs.length ? abs[Math.min(abs.length - 1, Math.ceil(p * abs.length) - 1)]! : NaN);
+  return { offsetsMs, p50: pct(0.5), p95: pct(0.95), max: abs.at(-1) ?? NaN };
+}

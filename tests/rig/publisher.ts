@@ -14,31 +14,16 @@ import {
   VideoSource,
 } from '@livekit/rtc-node';
 import { AccessToken } from 'livekit-server-sdk';
+import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AUDIO_FRAME_MS, markerAudio, markerVideo, SAMPLE_RATE, TONE_HZ } from './marker-media.ts';
 
-/*
- * Synthetic media, shared by audio and video so outputs can be checked for A/V sync:
- * every second (counted from Publisher.publishedAt) starts with a 100 ms 1 kHz beep and
- * a 100 ms full-white flash. In between: a 220 Hz tone and a bar moving every frame.
- */
-export const SAMPLE_RATE = 48_000;
-export const MARKER_MS = 100;
-export const TONE_HZ = 220;
-export const BEEP_HZ = 1000;
-const TONE_AMPLITUDE = 0.1 * 32767; // -20 dBFS
-const BEEP_AMPLITUDE = 0.25 * 32767; // -12 dBFS
-const AUDIO_FRAME_MS = 10;
+export { SAMPLE_RATE, MARKER_MS, TONE_HZ, BEEP_HZ } from './marker-media.ts';
+
 // Frames are handed over this far ahead of real time: the native source drains its queue on
 // a 10 ms clock, and a small lead keeps it from running dry when the event loop is late.
 const AUDIO_LEAD_MS = 40;
-
-// Limited-range luma (what I420 carries): 16 black .. 235 white
-const Y_BACKGROUND = 48;
-const Y_BAR = 180;
-const Y_FLASH = 235;
-const BAR_WIDTH = 40;
-const BAR_STEP = 8;
 
 export interface PublisherOptions {
   wsUrl: string;
@@ -54,6 +39,14 @@ export interface PublisherOptions {
   width?: number;
   height?: number;
   fps?: number;
+  /** The steady tone between beeps (default 220 Hz): tells publishers apart in a mix. */
+  toneHz?: number;
+  /** 'camera': the marker picture under moving luma noise, closer to what a camera costs an encoder (default 'marker'). */
+  picture?: 'marker' | 'camera';
+  /** Publish as screen share (+ screen share audio) instead of camera + microphone. */
+  screenShare?: boolean;
+  /** The participant kind its token carries (DUAL_CHANNEL_AGENT puts `agent` on the left). */
+  kind?: 'standard' | 'agent';
 }
 
 export interface Publisher {
@@ -63,6 +56,12 @@ export interface Publisher {
   /** Wall-clock ms (Date.now() scale) of media time 0: beeps/flashes start at publishedAt + k*1000. */
   publishedAt: number;
   unpublish(kind: 'audio' | 'video'): Promise<void>;
+  /** Publishes a track of that kind now (a late track, or a republish after unpublish); resolves with its sid. */
+  publish(kind: 'audio' | 'video', codec?: 'vp8' | 'h264'): Promise<string>;
+  /** Stops (or resumes) sending frames without unpublishing: a stalled sender, or a muted one. */
+  pause(kind: 'audio' | 'video', paused: boolean): void;
+  /** Video frames are sent at this size from now on. */
+  setResolution(width: number, height: number): void;
   stop(): Promise<void>;
 }
 
@@ -77,8 +76,10 @@ export async function mintToken(opts: {
   room: string;
   identity: string;
   canPublish?: boolean;
+  kind?: 'standard' | 'agent';
 }): Promise<string> {
   const token = new AccessToken(opts.apiKey, opts.apiSecret, { identity: opts.identity });
+  if (opts.kind) token.kind = opts.kind;
   token.addGrant({
     roomJoin: true,
     room: opts.room,
@@ -88,38 +89,32 @@ export async function mintToken(opts: {
   return token.toJwt();
 }
 
-function audioFrame(index: number, channels: number): AudioFrame {
-  const samples = (SAMPLE_RATE * AUDIO_FRAME_MS) / 1000;
-  const data = new Int16Array(samples * channels);
-  const first = index * samples;
-  for (let i = 0; i < samples; i++) {
-    const n = first + i;
-    const t = n / SAMPLE_RATE;
-    let v = TONE_AMPLITUDE * Math.sin(2 * Math.PI * TONE_HZ * t);
-    if (n % SAMPLE_RATE < (SAMPLE_RATE * MARKER_MS) / 1000) {
-      v += BEEP_AMPLITUDE * Math.sin(2 * Math.PI * BEEP_HZ * t);
-    }
-    const s = Math.round(v);
-    for (let c = 0; c < channels; c++) data[i * channels + c] = s;
-  }
-  return new AudioFrame(data, SAMPLE_RATE, channels, samples);
+function audioFrame(index: number, channels: number, toneHz: number): AudioFrame {
+  const data = markerAudio(index, channels, toneHz);
+  return new AudioFrame(data, SAMPLE_RATE, channels, data.length / channels);
 }
 
-function videoFrame(index: number, fps: number, width: number, height: number): VideoFrame {
-  const lumaSize = width * height;
+// 'camera' pictures: a cycle of precomputed noise planes (signed luma offsets, ±32) per size, so a
+// noisy frame costs one add per pixel. The flash stays far above FLASH_LUMA once averaged.
+const NOISE_PLANES = 30;
+const noisePlanes = new Map<string, Int8Array[]>();
+function noisePlane(index: number, width: number, height: number): Int8Array {
+  const key = `${width}x${height}`;
+  let planes = noisePlanes.get(key);
+  if (!planes) {
+    planes = Array.from({ length: NOISE_PLANES }, () => randomFillSync(new Int8Array(width * height)).map((v) => v >> 2));
+    noisePlanes.set(key, planes);
+  }
+  return planes[index % NOISE_PLANES]!;
+}
+
+function videoFrame(index: number, fps: number, width: number, height: number, picture: 'marker' | 'camera'): VideoFrame {
   // rtc-node reads the frame through data.buffer, so each frame needs its own ArrayBuffer
-  const data = new Uint8Array(lumaSize + 2 * ((width / 2) * (height / 2)));
-  data.fill(128, lumaSize);
-  const msInSecond = ((index * 1000) / fps) % 1000;
-  if (msInSecond < MARKER_MS) {
-    data.fill(Y_FLASH, 0, lumaSize);
-  } else {
-    data.fill(Y_BACKGROUND, 0, lumaSize);
-    const x0 = (index * BAR_STEP) % width;
-    for (let y = 0; y < height; y++) {
-      const row = y * width;
-      for (let x = x0; x < x0 + BAR_WIDTH; x++) data[row + (x % width)] = Y_BAR;
-    }
+  const data = markerVideo(index, fps, width, height);
+  if (picture === 'camera') {
+    const luma = new Uint8ClampedArray(data.buffer, 0, width * height);
+    const noise = noisePlane(index, width, height);
+    for (let i = 0; i < luma.length; i++) luma[i] = luma[i]! + noise[i]!;
   }
   return new VideoFrame(data, width, height, VideoBufferType.I420);
 }
@@ -127,10 +122,12 @@ function videoFrame(index: number, fps: number, width: number, height: number): 
 /** A media loop that can be stopped and awaited. Errors end the loop and are reported once. */
 class Generator {
   private stopped = false;
+  /** Paused generators keep their clock but send nothing. */
+  paused = false;
   private readonly done: Promise<void>;
 
-  constructor(name: string, body: (isStopped: () => boolean) => Promise<void>) {
-    this.done = body(() => this.stopped).catch((err: unknown) => {
+  constructor(name: string, body: (isStopped: () => boolean, isPaused: () => boolean) => Promise<void>) {
+    this.done = body(() => this.stopped, () => this.paused).catch((err: unknown) => {
       if (!this.stopped) console.error(`publisher: ${name} generator failed:`, err);
     });
   }
@@ -139,28 +136,33 @@ class Generator {
     this.stopped = true;
     await this.done;
   }
+
+  pause(paused: boolean): void {
+    this.paused = paused;
+  }
 }
 
-function startAudio(source: AudioSource, t0: number, channels: number): Generator {
-  return new Generator('audio', async (isStopped) => {
+function startAudio(source: AudioSource, t0: number, channels: number, toneHz: number): Generator {
+  return new Generator('audio', async (isStopped, isPaused) => {
     for (let n = 0; !isStopped(); n++) {
       const wait = t0 + n * AUDIO_FRAME_MS - AUDIO_LEAD_MS - performance.now();
       if (wait > 0) await sleep(wait);
       if (isStopped()) break;
-      await source.captureFrame(audioFrame(n, channels));
+      // Media time runs on while paused, so markers stay on the publisher's clock.
+      if (!isPaused()) await source.captureFrame(audioFrame(n, channels, toneHz));
     }
   });
 }
 
-function startVideo(source: VideoSource, t0: number, fps: number, width: number, height: number): Generator {
+function startVideo(source: VideoSource, t0: number, fps: number, size: { width: number; height: number }, picture: 'marker' | 'camera'): Generator {
   const periodMs = 1000 / fps;
-  return new Generator('video', async (isStopped) => {
+  return new Generator('video', async (isStopped, isPaused) => {
     let k = 0;
     while (!isStopped()) {
       const wait = t0 + k * periodMs - performance.now();
       if (wait > 0) await sleep(wait);
       if (isStopped()) break;
-      source.captureFrame(videoFrame(k, fps, width, height));
+      if (!isPaused()) source.captureFrame(videoFrame(k, fps, size.width, size.height, picture));
       // after a stall, skip to the current frame rather than bursting the missed ones
       k = Math.max(k + 1, Math.floor((performance.now() - t0) / periodMs));
     }
@@ -174,11 +176,13 @@ function startVideo(source: VideoSource, t0: number, fps: number, width: number,
 export async function startPublisher(opts: PublisherOptions): Promise<Publisher> {
   const withAudio = opts.audio ?? true;
   const videoCodec = opts.video ?? 'vp8';
-  const width = opts.width ?? 640;
-  const height = opts.height ?? 360;
+  const size = { width: opts.width ?? 640, height: opts.height ?? 360 };
   const fps = opts.fps ?? 30;
   const channels = opts.audioChannels ?? 1;
-  if (width % 2 !== 0 || height % 2 !== 0) throw new Error('publisher: width and height must be even (I420)');
+  const evenSize = (w: number, h: number) => {
+    if (w % 2 !== 0 || h % 2 !== 0) throw new Error('publisher: width and height must be even (I420)');
+  };
+  evenSize(size.width, size.height);
 
   const room = new Room();
   await room.connect(opts.wsUrl, await mintToken(opts), { autoSubscribe: false, dynacast: false });
@@ -187,44 +191,43 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
 
   const tracks: { audio?: LocalAudioTrack; video?: LocalVideoTrack } = {};
   const generators: { audio?: Generator; video?: Generator } = {};
-  let audioTrackSid: string | undefined;
-  let videoTrackSid: string | undefined;
-  let audioSource: AudioSource | undefined;
-  let videoSource: VideoSource | undefined;
+  const sids: { audio?: string; video?: string } = {};
+  const t0 = performance.now();
+  const publishedAt = Date.now();
 
-  try {
-    if (withAudio) {
-      audioSource = new AudioSource(SAMPLE_RATE, channels);
-      tracks.audio = LocalAudioTrack.createAudioTrack('audio', audioSource);
+  const publish = async (kind: 'audio' | 'video', codec: 'vp8' | 'h264' = 'vp8'): Promise<string> => {
+    if (kind === 'audio') {
+      const source = new AudioSource(SAMPLE_RATE, channels);
+      tracks.audio = LocalAudioTrack.createAudioTrack('audio', source);
       const pub = await local.publishTrack(
         tracks.audio,
-        new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }),
+        new TrackPublishOptions({ source: opts.screenShare ? TrackSource.SOURCE_SCREENSHARE_AUDIO : TrackSource.SOURCE_MICROPHONE }),
       );
-      audioTrackSid = pub.sid;
+      generators.audio = startAudio(source, t0, channels, opts.toneHz ?? TONE_HZ);
+      return (sids.audio = pub.sid!);
     }
-    if (videoCodec) {
-      videoSource = new VideoSource(width, height);
-      tracks.video = LocalVideoTrack.createVideoTrack('video', videoSource);
-      const pub = await local.publishTrack(
-        tracks.video,
-        new TrackPublishOptions({
-          source: TrackSource.SOURCE_CAMERA,
-          videoCodec: videoCodec === 'h264' ? VideoCodec.H264 : VideoCodec.VP8,
-          simulcast: false,
-        }),
-      );
-      videoTrackSid = pub.sid;
-    }
+    const source = new VideoSource(size.width, size.height);
+    tracks.video = LocalVideoTrack.createVideoTrack('video', source);
+    const pub = await local.publishTrack(
+      tracks.video,
+      new TrackPublishOptions({
+        source: opts.screenShare ? TrackSource.SOURCE_SCREENSHARE : TrackSource.SOURCE_CAMERA,
+        videoCodec: codec === 'h264' ? VideoCodec.H264 : VideoCodec.VP8,
+        simulcast: false,
+      }),
+    );
+    generators.video = startVideo(source, t0, fps, size, opts.picture ?? 'marker');
+    return (sids.video = pub.sid!);
+  };
+
+  try {
+    if (withAudio) await publish('audio');
+    if (videoCodec) await publish('video', videoCodec);
   } catch (err) {
     await room.disconnect();
     await Promise.all([tracks.audio?.close(), tracks.video?.close()]);
     throw err;
   }
-
-  const t0 = performance.now();
-  const publishedAt = Date.now();
-  if (audioSource) generators.audio = startAudio(audioSource, t0, channels);
-  if (videoSource) generators.video = startVideo(videoSource, t0, fps, width, height);
 
   const stopKind = async (kind: 'audio' | 'video', unpublish: boolean) => {
     const generator = generators[kind];
@@ -232,7 +235,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     delete generators[kind];
     delete tracks[kind];
     await generator?.stop();
-    const sid = kind === 'audio' ? audioTrackSid : videoTrackSid;
+    const sid = sids[kind];
     if (unpublish && track && sid) await local.unpublishTrack(sid);
     await track?.close();
   };
@@ -240,10 +243,16 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   let stopping: Promise<void> | undefined;
   return {
     room,
-    audioTrackSid,
-    videoTrackSid,
+    audioTrackSid: sids.audio,
+    videoTrackSid: sids.video,
     publishedAt,
     unpublish: (kind) => stopKind(kind, true),
+    publish,
+    pause: (kind, paused) => generators[kind]?.pause(paused),
+    setResolution: (width, height) => {
+      evenSize(width, height);
+      Object.assign(size, { width, height });
+    },
     stop: () => {
       stopping ??= (async () => {
         await Promise.all([generators.audio?.stop(), generators.video?.stop()]);

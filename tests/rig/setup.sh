@@ -63,3 +63,23 @@ go_install() {
 
 go_install server github.com/livekit/livekit-server/cmd/server "$LIVEKIT_SERVER_VERSION" livekit-server
 go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION" "fake-gcs-server (GCS emulator for the upload tests)"
+
+# --- The rig's pion publisher (tests/rig/pion), rebuilt when its sources or go.sum change ------
+# The stamp holds a hash of every file that goes into the build; go.sum pins the modules.
+build_pion_publisher() {
+  local src=$ROOT/tests/rig/pion bin=$ROOT/.cache/bin/pion-publisher stamp=$ROOT/.cache/bin/pion-publisher.version
+  local hash
+  hash=$(cd "$src" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -not -name '*_test.go' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+  if [ -x "$bin" ] && grep -qxF "$hash" "$stamp" 2>/dev/null; then return; fi
+  export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
+  if ! command -v go >/dev/null; then
+    echo "setup: Go is required to build the pion publisher (Go >= 1.26); install it from https://go.dev/dl/ into /usr/local/go" >&2
+    exit 1
+  fi
+  echo "setup: building the pion publisher (tests/rig/pion)…"
+  mkdir -p "$ROOT/.cache/bin"
+  # -mod=readonly: go.sum is checked in; a build that would change it fails instead.
+  (cd "$src" && go build -mod=readonly -trimpath -o "$bin" .)
+  echo "$hash" >"$stamp"
+}
+build_pion_publisher

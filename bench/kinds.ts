@@ -1,0 +1,277 @@
+// `npm run bench:kinds`: what each kind of egress costs. Starts a local deployment (redis-server +
+// livekit-server on 127.0.0.1) and one egress node, then runs these jobs ONE AT A TIME, each in a room
+// of its own with its own publishers (rtc-node, in this process), on an otherwise idle node:
+//   1. audio track egress (one Opus track → OGG): the baseline;
+//   2. track composite 720p30 (audio + video track of one publisher → MP4 H.264 1280x720 30 fps + AAC),
+//      the rig's marker picture;
+//   3. the same with a camera-like picture (the marker under moving luma noise);
+//   4. participant egress (camera + microphone) → MP4;
+//   5. audio-only room composite mixing 3 participants (tones 300/500/700 Hz) → OGG.
+// For each: CPU cores (utime+stime of every process in the job's process groups, handler + gst-launch,
+// from /proc, over WINDOW_MS after WARMUP_MS), peak RSS (sum over those processes, sampled each second;
+// and the sum of their VmHWM), the load average before it, how busy the whole machine was, and the
+// ratio to the baseline. The track composite outputs (2, 3) are checked for A/V offsets (avSync).
+// A job that fails is reported and the others still run. Everything is stopped before it exits.
+import '../tests/rig/quiet-rtc.ts';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import os from 'node:os';
+import { DirectFileOutput, EgressInfo, EgressStatus, EncodedFileOutput, EncodedFileType, EncodingOptionsPreset } from '@livekit/protocol';
+import { EgressClient } from 'livekit-server-sdk';
+import { startLocalDeployment, type LocalDeployment } from '../tests/rig/deployment.ts';
+import { avSync, type AvSync } from '../tests/rig/probe.ts';
+import { disposeRtc, startPublisher, type Publisher, type PublisherOptions } from '../tests/rig/publisher.ts';
+import { makeLog, printTable, ratioText, runBench, startNode, waitUntil, type BenchNode } from './common.ts';
+import { allStats, busyBetween, cpuByGroup, loadAverage, statusBytes, systemTimes } from './proc.ts';
+
+const WARMUP_MS = 3_000;
+const WINDOW_MS = 30_000;
+const RSS_SAMPLE_MS = 1_000;
+/** A quiet pause between jobs, so one job's tail is not in the next one's load average. */
+const SETTLE_MS = 5_000;
+const ACTIVE_TIMEOUT_MS = 40_000;
+const END_TIMEOUT_MS = 60_000;
+const MACHINE_CPUS = os.availableParallelism();
+
+const log = makeLog('bench:kinds');
+
+interface JobSpec {
+  name: string;
+  /** Publishers of the job's room. */
+  publishers: Partial<PublisherOptions>[];
+  start(client: EgressClient, room: string, pubs: Publisher[]): Promise<EgressInfo>;
+  /** Check the output for A/V offsets. */
+  sync?: boolean;
+}
+
+const VIDEO: Partial<PublisherOptions> = { audio: true, video: 'vp8', width: 1280, height: 720, fps: 30 };
+const mp4 = (filepath: string) => new EncodedFileOutput({ fileType: EncodedFileType.MP4, filepath });
+const trackComposite = (name: string, picture: 'marker' | 'camera'): JobSpec => ({
+  name,
+  publishers: [{ identity: 'alice', ...VIDEO, picture }],
+  start: (client, room, [p]) =>
+    client.startTrackCompositeEgress(room, mp4(`kinds/tc-${picture}-{room_name}`), {
+      audioTrackId: p!.audioTrackSid,
+      videoTrackId: p!.videoTrackSid,
+      encodingOptions: EncodingOptionsPreset.H264_720P_30,
+    }),
+  sync: true,
+});
+
+const JOBS: JobSpec[] = [
+  {
+    name: 'audio track egress (Opus → OGG) [baseline]',
+    publishers: [{ identity: 'alice', audio: true, video: false }],
+    start: (client, room, [p]) => client.startTrackEgress(room, new DirectFileOutput({ filepath: 'kinds/track-{room_name}-{track_id}' }), p!.audioTrackSid!),
+  },
+  trackComposite('track composite 720p30 MP4, marker picture', 'marker'),
+  trackComposite('track composite 720p30 MP4, camera-like picture', 'camera'),
+  {
+    name: 'participant (camera + mic) → MP4 720p30',
+    publishers: [{ identity: 'bob', ...VIDEO }],
+    start: (client, room) => client.startParticipantEgress(room, 'bob', { file: mp4('kinds/participant-{room_name}') }, { encodingOptions: EncodingOptionsPreset.H264_720P_30 }),
+  },
+  {
+    name: 'audio-only room composite, 3 participants → OGG',
+    publishers: [300, 500, 700].map((toneHz, i) => ({ identity: `p${i}`, audio: true, video: false, toneHz })),
+    start: (client, room) => client.startRoomCompositeEgress(room, new EncodedFileOutput({ filepath: 'kinds/room-audio-{room_name}' }), { audioOnly: true }),
+  },
+];
+
+interface JobResult {
+  name: string;
+  loadBefore: string;
+  egressId?: string;
+  error?: string;
+  cores?: number;
+  /** The node's own last 1 s sample of the job, for comparison. */
+  nodeCores?: number | null;
+  groups?: number;
+  processes?: string;
+  peakRss?: number;
+  hwmSum?: number;
+  machineBusy?: number;
+  /** This process (the publishers) during the window. */
+  publisherCores?: number;
+  location?: string;
+  sync?: AvSync;
+  syncError?: string;
+}
+
+const mb = (bytes: number | undefined) => (bytes === undefined ? 'n/a' : `${(bytes / 1024 ** 2).toFixed(0)} MB`);
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200);
+
+/** RSS of every live process of the groups: the sum of VmRSS, and the sum of VmHWM (each process's own peak). */
+function groupMemory(groups: Set<number>): { rss: number; hwm: number } {
+  let rss = 0;
+  let hwm = 0;
+  for (const s of allStats()) {
+    if (!groups.has(s.pgid)) continue;
+    rss += statusBytes(s.pid, 'VmRSS') ?? 0;
+    hwm += statusBytes(s.pid, 'VmHWM') ?? 0;
+  }
+  return { rss, hwm };
+}
+
+async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient, spec: JobSpec, index: number): Promise<JobResult> {
+  const room = `kinds-${index + 1}-${Date.now()}`;
+  const result: JobResult = { name: spec.name, loadBefore: '' };
+  const pubs: Publisher[] = [];
+  const getInfo = async (id: string) => (await client.listEgress({ egressId: id }))[0];
+  try {
+    for (const p of spec.publishers) {
+      const pub = await startPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: `pub-${pubs.length}`, ...p });
+      pubs.push(pub);
+      livePublishers.add(pub);
+    }
+    await sleep(1_000); // the tracks reach livekit-server before the request names them
+    result.loadBefore = loadAverage();
+    log(`job ${index + 1}: ${spec.name}; load average ${result.loadBefore}`);
+    const started = await spec.start(client, room, pubs);
+    result.egressId = started.egressId;
+    const active = await waitUntil(`${started.egressId} ACTIVE`, async () => {
+      const info = await getInfo(started.egressId);
+      return info && info.status >= EgressStatus.EGRESS_ACTIVE ? info : undefined;
+    }, ACTIVE_TIMEOUT_MS, 200);
+    if (active.status !== EgressStatus.EGRESS_ACTIVE) throw new Error(`ended ${EgressStatus[active.status]} before ACTIVE: ${active.error}`);
+    await sleep(WARMUP_MS);
+
+    const detail = await node.job(started.egressId);
+    if (!detail) throw new Error(`${started.egressId} is not listed by the node's debug endpoint`);
+    const groups = new Set(detail.processes.map((p) => p.pgid));
+    const c0 = cpuByGroup(groups);
+    const sys0 = systemTimes();
+    const own0 = process.cpuUsage();
+    const w0 = performance.now();
+    let peakRss = 0;
+    let hwmSum = 0;
+    while (performance.now() - w0 < WINDOW_MS) {
+      await sleep(Math.min(RSS_SAMPLE_MS, WINDOW_MS - (performance.now() - w0)));
+      const m = groupMemory(groups);
+      peakRss = Math.max(peakRss, m.rss);
+      hwmSum = Math.max(hwmSum, m.hwm);
+    }
+    // Groups that appeared during the window (a restarted pipeline) ran inside it entirely.
+    const after = await node.job(started.egressId);
+    for (const p of after?.processes ?? []) groups.add(p.pgid);
+    const c1 = cpuByGroup(groups);
+    const window = (performance.now() - w0) / 1000;
+    const own = process.cpuUsage(own0);
+    const used = [...groups].reduce((sum, g) => sum + (c1.get(g)! - (c0.get(g) ?? 0)), 0);
+    result.cores = used / window;
+    result.machineBusy = busyBetween(sys0, systemTimes()) * MACHINE_CPUS;
+    result.publisherCores = (own.user + own.system) / 1e6 / window;
+    result.peakRss = peakRss;
+    result.hwmSum = hwmSum;
+    result.groups = groups.size;
+    result.processes = (after ?? detail).processes.map((p) => p.name).join('+');
+    result.nodeCores = (await node.jobs()).find((j) => j.egressId === started.egressId)?.cpu;
+    log(
+      `  ${started.egressId}: ${result.cores.toFixed(3)} cores over ${groups.size} group(s) (${result.processes}); the node's own 1 s sample ${result.nodeCores?.toFixed(3) ?? 'n/a'}; ` +
+        `peak RSS ${mb(peakRss)} (Σ VmHWM ${mb(hwmSum)}); machine busy ${result.machineBusy.toFixed(2)} cores, publishers ${result.publisherCores.toFixed(2)} cores`,
+    );
+    const still = await getInfo(started.egressId);
+    if (still?.status !== EgressStatus.EGRESS_ACTIVE) throw new Error(`ended ${still ? EgressStatus[still.status] : 'unlisted'} during the window: ${still?.error}`);
+
+    await client.stopEgress(started.egressId);
+    const end = await waitUntil(`${started.egressId} to end`, async () => {
+      const info = await getInfo(started.egressId);
+      return info && info.status >= EgressStatus.EGRESS_COMPLETE ? info : undefined;
+    }, END_TIMEOUT_MS, 200);
+    if (end.status !== EgressStatus.EGRESS_COMPLETE) throw new Error(`ended ${EgressStatus[end.status]}: ${end.error}`);
+    result.location = end.fileResults[0]?.location;
+    log(`  COMPLETE: ${result.location ?? '(no file result)'}`);
+  } catch (err) {
+    result.error = errText(err);
+    log(`  FAILED: ${result.error}`);
+    if (result.egressId) await client.stopEgress(result.egressId).catch(() => undefined);
+  } finally {
+    await Promise.all(pubs.map((p) => p.stop().catch((err: unknown) => log(`  publisher stop: ${errText(err)}`))));
+    for (const p of pubs) livePublishers.delete(p);
+  }
+  if (spec.sync && result.location && !result.error) {
+    try {
+      result.sync = await avSync(result.location);
+      log(`  A/V offsets (ms): ${result.sync.offsetsMs.join(' ')}`);
+    } catch (err) {
+      result.syncError = errText(err);
+      log(`  avSync failed: ${result.syncError}`);
+    }
+  }
+  return result;
+}
+
+const results: JobResult[] = [];
+/** Publishers of the running job, stopped by the cleanups too if the bench is interrupted. */
+const livePublishers = new Set<Publisher>();
+
+function report(): void {
+  console.log('');
+  console.log(`egress bench:kinds: ${MACHINE_CPUS} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 1024 ** 3).toFixed(1)} GB, node ${process.version}; load average at the end: ${loadAverage()}`);
+  console.log(`each job alone on the node, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; cores = utime+stime of all the job's processes (handler + gst-launch) / window`);
+  const baseline = results[0]?.cores;
+  const table = [['job', 'result', 'cores / job', '× baseline', 'peak RSS (Σ VmHWM)', 'load avg before', 'machine busy', 'publishers']];
+  for (const r of results) {
+    const ok = r.cores !== undefined;
+    table.push([
+      r.name,
+      r.error ? `FAILED: ${r.error}` : 'COMPLETE',
+      ok ? r.cores!.toFixed(3) : '—',
+      ok && baseline ? ratioText(r.cores!, baseline) : '—',
+      ok ? `${mb(r.peakRss)} (${mb(r.hwmSum)})` : '—',
+      r.loadBefore || '—',
+      ok ? `${r.machineBusy!.toFixed(2)}/${MACHINE_CPUS}` : '—',
+      ok ? `${r.publisherCores!.toFixed(2)} cores` : '—',
+    ]);
+  }
+  printTable(table);
+  const synced = results.filter((_, i) => JOBS[i]?.sync);
+  if (synced.length) {
+    console.log('');
+    console.log('A/V offset |beep − flash| of the track composite recordings (avSync):');
+    const av = [['job', 'markers', 'p50', 'p95', 'max', 'signed offsets min..max']];
+    for (const r of synced) {
+      const s = r.sync;
+      if (!s) {
+        av.push([r.name, r.syncError ? `avSync failed: ${r.syncError}` : r.error ? 'no recording' : 'no file', '—', '—', '—', '—']);
+        continue;
+      }
+      const ms = (v: number) => (Number.isNaN(v) ? '—' : `${v} ms`);
+      av.push([r.name, String(s.offsetsMs.length), ms(s.p50), ms(s.p95), ms(s.max), s.offsetsMs.length ? `${Math.min(...s.offsetsMs)}..${Math.max(...s.offsetsMs)} ms` : '—']);
+    }
+    printTable(av);
+  }
+  console.log('');
+}
+
+async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<void> {
+  log('starting redis-server and livekit-server');
+  const d = await startLocalDeployment({});
+  cleanups.push(() => d.stop());
+  cleanups.push(async () => {
+    await Promise.all([...livePublishers].map((p) => p.stop()));
+    await disposeRtc();
+  });
+  // One job at a time: costs low enough that each kind is admitted on a 2-core machine (admission is
+  // not what this measures; the launcher's cpu_load 0 keeps other load out of it).
+  const cost = 0.5;
+  const node = await startNode(d, {
+    cpu_cost: {
+      track_cpu_cost: cost,
+      track_composite_cpu_cost: cost,
+      participant_cpu_cost: cost,
+      room_composite_cpu_cost: cost,
+      audio_room_composite_cpu_cost: cost,
+      sdk_audio_room_composite_cpu_cost: cost,
+    },
+  });
+  cleanups.push(() => node.stop());
+  log(`node ready (pid ${node.pid}, output under ${node.node.outputDir}, log ${node.node.logPath})`);
+  const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret, { requestTimeout: 60 });
+  for (const [i, spec] of JOBS.entries()) {
+    if (i > 0) await sleep(SETTLE_MS);
+    results.push(await runJob(d, node, client, spec, i));
+  }
+}
+
+await runBench('bench:kinds', main, report);
