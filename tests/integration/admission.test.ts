@@ -94,7 +94,8 @@ t.test('overload: a stopped job that cannot finish is killed after cpu_kill_grac
   const ids = await Promise.all(tracks.map(async (x) => (await client.startTrackEgress(x.room, new DirectFileOutput({ filepath: 'wedged/{track_id}' }), x.track)).egressId));
   await Promise.all(ids.map((id) => waitFor('ACTIVE', async () => ((await info(id))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 20_000)));
   // Frozen encoders: the graceful stop cannot finalize, so only the kill ends the job.
-  const gst = await Promise.all(ids.map(async (id) => (await jobDetail(debugPort, id)).processes.find((p) => p.name === 'gst-launch-1.0')!.pid));
+  // gst starts with the first media, a moment after ACTIVE.
+  const gst = await Promise.all(ids.map((id) => waitFor(`${id} gst-launch`, async () => (await jobDetail(debugPort, id)).processes.find((p) => p.name === 'gst-launch-1.0')?.pid, 10_000)));
   gst.forEach((pid) => process.kill(pid, 'SIGSTOP'));
   t.teardown(() => gst.forEach((pid) => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }));
   const killed = await waitFor('a job to be killed', async () => {

@@ -354,9 +354,9 @@ t.test('planPipeline: every synchronous error text (§13.2)', async (t) => {
     ['no outputs', rc(), 'request has missing or invalid field: output'],
     ['v2 no outputs', v2({ source: media({ video: { case: 'videoTrackId', value: 'TR_v' } }) }), 'request has missing or invalid field: output'],
     ['output config', v2({ source: media({ video: { case: 'videoTrackId', value: 'TR_v' } }), outputs: [new Output()] }), 'request has missing or invalid field: output config'],
-    ['multiple files', rc({ output: { case: 'file', value: encFile() }, fileOutputs: [encFile()] }), 'request has missing or invalid field: multiple file outputs'],
+    ['multiple files', rc({ fileOutputs: [encFile(), encFile()] }), 'request has missing or invalid field: multiple file outputs'],
     ['multiple streams', rc({ streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] }), new StreamOutput({ urls: ['rtmp://a/b/d'] })] }), 'request has missing or invalid field: multiple stream outputs'],
-    ['multiple segments', rc({ output: { case: 'segments', value: new SegmentedFileOutput() }, segmentOutputs: [new SegmentedFileOutput()] }), 'request has missing or invalid field: multiple segmented file outputs'],
+    ['multiple segments', rc({ segmentOutputs: [new SegmentedFileOutput(), new SegmentedFileOutput()] }), 'request has missing or invalid field: multiple segmented file outputs'],
     ['stream url', rc({ streamOutputs: [new StreamOutput({ protocol: StreamProtocol.RTMP })] }), 'request has missing or invalid field: stream url'],
     ['stream protocol v1 websocket', rc({ streamOutputs: [new StreamOutput({ urls: ['wss://x/y'] })] }), 'request has missing or invalid field: stream protocol'],
     ['audio_only images', rc({ audioOnly: true, imageOutputs: [new ImageOutput()] }), 'request has missing or invalid field: audio_only images'],
@@ -476,7 +476,8 @@ t.test('planPipeline: sources and media per kind', async (t) => {
 });
 
 t.test('planPipeline: output multiplicity (F15) and kinds', async (t) => {
-  // The deprecated single output counts alongside the repeated ones.
+  // The deprecated single output stands in for its kind's empty list (the SDK sends both: no duplicate).
+  t.same(plan(rc({ output: { case: 'file', value: encFile({ filepath: 'a' }) }, fileOutputs: [encFile({ filepath: 'b' })] })).outputs.map((o) => o.type), ['file']);
   const p = plan(rc({ output: { case: 'file', value: encFile({ filepath: 'a' }) }, segmentOutputs: [new SegmentedFileOutput()], imageOutputs: [new ImageOutput(), new ImageOutput({ filenamePrefix: 'b/' })] }));
   t.same(p.outputs.map((o) => o.type), ['file', 'segments', 'images', 'images']);
   const s = plan(rc({ output: { case: 'stream', value: new StreamOutput({ urls: ['mux://abc', 'rtmp://h/app/key live=1'] }) } }));

@@ -150,17 +150,16 @@ const fileRaw = (f: { fileType: EncodedFileType; filepath: string; disableManife
 });
 
 /**
- * F15: the deprecated single output (file/stream/segments oneof) is read only when every repeated
- * field is empty, as the Go egress does (protocol egress.GetOutputType): livekit-server-sdk sets
+ * F15: the deprecated single output (file/stream/segments oneof) stands in for its kind's list when
+ * that list is empty, as the Go egress does (config.updateEncodedOutputs): livekit-server-sdk sets
  * both, the deprecated field and a one-item list holding the same output.
  */
 function v1Outputs(r: V1Outputs): RawOutput[] {
   const out: RawOutput[] = [];
   const o = r.output;
-  const listed = r.fileOutputs.length + r.streamOutputs.length + r.segmentOutputs.length + r.imageOutputs.length > 0;
-  if (!listed && o?.case === 'file') out.push(fileRaw(o.value, o.value.output.value));
-  if (!listed && o?.case === 'stream') out.push({ type: 'stream', output: o.value });
-  if (!listed && o?.case === 'segments') out.push({ type: 'segments', output: o.value, ...(o.value.output.value ? { upload: o.value.output.value } : {}) });
+  if (!r.fileOutputs.length && o?.case === 'file') out.push(fileRaw(o.value, o.value.output.value));
+  if (!r.streamOutputs.length && o?.case === 'stream') out.push({ type: 'stream', output: o.value });
+  if (!r.segmentOutputs.length && o?.case === 'segments') out.push({ type: 'segments', output: o.value, ...(o.value.output.value ? { upload: o.value.output.value } : {}) });
   for (const f of r.fileOutputs) out.push(fileRaw(f, f.output.value));
   for (const s of r.streamOutputs) out.push({ type: 'stream', output: s });
   for (const s of r.segmentOutputs) out.push({ type: 'segments', output: s, ...(s.output.value ? { upload: s.output.value } : {}) });
