@@ -199,18 +199,33 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags
   });
 
   t.test('the other kinds reach the server and show its answer', async (t) => {
-    const kinds: [string, string[]][] = [
-      ['room-composite', ['--room', room, '--file', 'cli/rc.mp4']],
-      ['web', ['--url-to-record', 'http://127.0.0.1:9/page', '--file', 'cli/web.mp4']],
+    // Served here: they start, and the CLI prints the EgressInfo.
+    const served: [string, string[]][] = [
       ['participant', ['--room', room, '--identity', 'cli-pub', '--file', 'cli/p.mp4']],
       ['track-composite', ['--room', room, '--audio-track', trackId, '--file', 'cli/tc.ogg']],
     ];
-    await Promise.all(
-      kinds.map(async ([kind, args]) => {
-        const r = await cli(['start', kind, ...args]);
-        failsWith(t, r, 1, /^egress: unimplemented: .+ not supported by this egress node yet\n$/, `start ${kind}`);
+    // Web sources are not built yet: the node stays silent for them, and livekit-server answers.
+    const unserved: [string, string[]][] = [
+      ['room-composite', ['--room', room, '--file', 'cli/rc.mp4']],
+      ['web', ['--url-to-record', 'http://127.0.0.1:9/page', '--file', 'cli/web.mp4']],
+    ];
+    await Promise.all([
+      ...served.map(async ([kind, args]) => {
+        const r = await cli(['start', kind, ...args, '--json']);
+        t.equal(r.code, 0, `start ${kind}: exit 0 ${r.stderr}`);
+        // Protobuf JSON leaves out defaults, and EGRESS_STARTING is 0.
+        const info = JSON.parse(r.stdout) as { egressId: string; status?: string };
+        t.match(info.egressId, /^EG_/, `start ${kind}: the EgressInfo`);
+        t.equal(info.status ?? 'EGRESS_STARTING', 'EGRESS_STARTING');
+        await waitStatus(info.egressId, (s) => s >= EgressStatus.EGRESS_ACTIVE, 'active');
+        t.equal((await cli(['stop', info.egressId])).code, 0, `stop ${kind}`);
+        await waitStatus(info.egressId, ended, 'ended');
       }),
-    );
+      ...unserved.map(async ([kind, args]) => {
+        const r = await cli(['start', kind, ...args]);
+        failsWith(t, r, 1, /^egress: unavailable: no response from servers\n$/, `start ${kind}`);
+      }),
+    ]);
   });
 
   t.test('stop prints the EgressInfo; the egress completes', async (t) => {

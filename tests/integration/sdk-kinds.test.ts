@@ -24,7 +24,7 @@ import { disposeRtc, startPublisher, type Publisher, type PublisherOptions } fro
 import { startPionPublisher } from '../rig/pion-publisher.ts';
 import { startWsReceiver } from '../rig/ws-receiver.ts';
 import { startEgressNode } from '../support/egress-node.ts';
-import { runEgress, waitForStatus, type EgressRun } from '../support/egress-run.ts';
+import { checkComposite, checkDuration, fileOf, runEgress, waitForStatus } from '../support/egress-run.ts';
 import { suiteDeployment } from '../support/suite.ts';
 
 const RECORD_MS = 10_000;
@@ -55,34 +55,6 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.web_only || d.flags.
   const mute = async (room: string, identity: string, p: Publisher, kind: 'audio' | 'video', muted: boolean) => {
     p.pause(kind, muted);
     await rooms.mutePublishedTrack(room, identity, (kind === 'audio' ? p.audioTrackSid : p.videoTrackSid)!, muted);
-  };
-
-  const checkDuration = (t: Test, seconds: number, run: EgressRun) => {
-    const wall = (run.stopAt - run.activeAt) / 1000;
-    t.ok(Math.abs(seconds - wall) <= wall * 0.05, `duration ${seconds.toFixed(2)} s within 5% of the recorded ${wall.toFixed(2)} s`);
-  };
-  const fileOf = (t: Test, run: EgressRun) => {
-    t.equal(run.final.status, EgressStatus.EGRESS_COMPLETE, `COMPLETE (error: ${run.final.error})`);
-    const f = run.final.fileResults[0];
-    t.ok(f, 'a file result');
-    return f!;
-  };
-  const checkComposite = async (t: Test, run: EgressRun, want: { audio: string; width: number; height: number; fps: number; minDistinctPerSecond?: number }) => {
-    const file = fileOf(t, run);
-    const info = await probe(file.location);
-    const v = info.streams.find((s) => s.codecType === 'video');
-    const a = info.streams.find((s) => s.codecType === 'audio');
-    t.equal(v?.codecName, 'h264', 'H.264');
-    t.equal(a?.codecName, want.audio, want.audio);
-    t.equal(v?.width, want.width);
-    t.equal(v?.height, want.height);
-    t.equal(v?.frameRate, want.fps, `${want.fps} fps`);
-    checkDuration(t, info.duration, run);
-    t.ok((await audioLevel(file.location)).meanDb > -50, 'audio is not silent');
-    const changes = await videoChanges(file.location);
-    const minDistinct = want.minDistinctPerSecond ? want.minDistinctPerSecond * info.duration : changes.frames / 4;
-    t.ok(changes.distinctFrames > minDistinct, `video changes (${changes.distinctFrames}/${changes.frames} distinct)`);
-    return file.location;
   };
 
   // The pion publisher sends its files' audio and video on one clock, so what arrives is in sync

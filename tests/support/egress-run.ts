@@ -1,8 +1,10 @@
 // One egress driven the way a user drives it: started through livekit-server-sdk, recorded while
 // `during` runs, stopped, and waited for until it ends. Times are wall-clock ms, so outputs can be
 // compared with what really happened.
-import { EgressStatus, type EgressInfo } from '@livekit/protocol';
+import { EgressStatus, type EgressInfo, type FileInfo } from '@livekit/protocol';
 import type { EgressClient } from 'livekit-server-sdk';
+import type { Test } from 'tap';
+import { audioLevel, probe, videoChanges } from '../rig/probe.ts';
 import { waitFor } from './wait.ts';
 
 export interface EgressRun {
@@ -50,4 +52,39 @@ export async function runEgress(
   }
   const final = await waitForStatus(client, started.egressId, (s) => s >= EgressStatus.EGRESS_COMPLETE, `${started.egressId} ended`, 60_000);
   return { started, final, activeAt, stopAt };
+}
+
+// ---- checks of a run's output (ffprobe and content analysis) ----
+
+/** The file's duration is the recorded wall time, within 5%. */
+export function checkDuration(t: Test, seconds: number, run: EgressRun): void {
+  const wall = (run.stopAt - run.activeAt) / 1000;
+  t.ok(Math.abs(seconds - wall) <= wall * 0.05, `duration ${seconds.toFixed(2)} s within 5% of the recorded ${wall.toFixed(2)} s`);
+}
+
+/** The run ended COMPLETE with a file; returns its result. */
+export function fileOf(t: Test, run: EgressRun): FileInfo {
+  t.equal(run.final.status, EgressStatus.EGRESS_COMPLETE, `COMPLETE (error: ${run.final.error})`);
+  const f = run.final.fileResults[0];
+  t.ok(f, 'a file result');
+  return f!;
+}
+
+/** An H.264 composite: codecs, size, rate, duration, audio not silent, video changing. Returns the file's path. */
+export async function checkComposite(t: Test, run: EgressRun, want: { audio: string; width: number; height: number; fps: number; minDistinctPerSecond?: number }): Promise<string> {
+  const file = fileOf(t, run);
+  const info = await probe(file.location);
+  const v = info.streams.find((s) => s.codecType === 'video');
+  const a = info.streams.find((s) => s.codecType === 'audio');
+  t.equal(v?.codecName, 'h264', 'H.264');
+  t.equal(a?.codecName, want.audio, want.audio);
+  t.equal(v?.width, want.width);
+  t.equal(v?.height, want.height);
+  t.equal(v?.frameRate, want.fps, `${want.fps} fps`);
+  checkDuration(t, info.duration, run);
+  t.ok((await audioLevel(file.location)).meanDb > -50, 'audio is not silent');
+  const changes = await videoChanges(file.location);
+  const minDistinct = want.minDistinctPerSecond ? want.minDistinctPerSecond * info.duration : changes.frames / 4;
+  t.ok(changes.distinctFrames > minDistinct, `video changes (${changes.distinctFrames}/${changes.frames} distinct)`);
+  return file.location;
 }
