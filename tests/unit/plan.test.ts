@@ -746,3 +746,38 @@ t.test('stream URL redaction (§11.6)', async (t) => {
   t.equal(redactStreamUrl('rtmp://h/app/ab'), 'rtmp://h/app/{}');
   t.equal(redactStreamUrl('srt://h:1?streamid=x'), 'srt://h:1?streamid=x', 'SRT unredacted');
 });
+
+t.test('redaction covers every kind: v1 output lists and the deprecated output, stream keys, v2 storage', async (t) => {
+  const s3 = () => new S3Upload({ accessKey: 'AKIAREALKEY', secret: 'realsecret', bucket: 'b' });
+  const participant = new StartEgressRequest({
+    egressId: 'EG_x',
+    request: {
+      case: 'participant',
+      value: new ParticipantEgressRequest({
+        roomName: 'r',
+        identity: 'a',
+        fileOutputs: [new EncodedFileOutput({ filepath: 'f', output: { case: 's3', value: s3() } })],
+        segmentOutputs: [new SegmentedFileOutput({ output: { case: 'gcp', value: new GCPUpload({ credentials: '{"private_key":"k"}', bucket: 'g' }) } })],
+        streamOutputs: [new StreamOutput({ urls: ['rtmp://live.example.com/app/streamkey123'] })],
+      }),
+    },
+  });
+  const p = redactRequest(participant).request.value as ParticipantEgressRequest;
+  const fileS3 = p.fileOutputs[0]!.output.value as S3Upload;
+  t.equal(fileS3.accessKey, '{access_key}');
+  t.equal(fileS3.secret, '{secret}');
+  t.equal((p.segmentOutputs[0]!.output.value as GCPUpload).credentials, '{credentials}');
+  t.same(p.streamOutputs[0]!.urls, ['rtmp://live.example.com/app/{str...123}']);
+
+  const deprecated = redactRequest(rc({ output: { case: 'file', value: new EncodedFileOutput({ output: { case: 's3', value: s3() } }) } })).request.value as RoomCompositeEgressRequest;
+  t.equal(deprecated.output.case === 'file' && (deprecated.output.value.output.value as S3Upload).secret, '{secret}', 'the deprecated single output');
+
+  const request = v2({
+    storage: new ProtoStorageConfig({ provider: { case: 's3', value: s3() } }),
+    outputs: [new Output({ config: { case: 'file', value: new FileOutput({ filepath: 'x' }) }, storage: new ProtoStorageConfig({ provider: { case: 's3', value: s3() } }) })],
+  });
+  const v = redactRequest(request).request.value as V2StartEgressRequest;
+  t.equal((v.storage?.provider.value as S3Upload).secret, '{secret}', 'request storage');
+  t.equal((v.outputs[0]!.storage?.provider.value as S3Upload).secret, '{secret}', 'output storage');
+  t.equal(((request.request.value as V2StartEgressRequest).storage?.provider.value as S3Upload).secret, 'realsecret', 'the original is untouched');
+});

@@ -1,5 +1,6 @@
 // Credentials never reach the stored EgressInfo, logs or the debug endpoint (protocol utils/redact.go).
-import { AliOSSUpload, AzureBlobUpload, GCPUpload, S3Upload } from '@livekit/protocol';
+import { AliOSSUpload, AzureBlobUpload, GCPUpload, S3Upload, type StorageConfig, type StreamOutput } from '@livekit/protocol';
+import { redactStreamUrl } from './outputs/stream.ts';
 import { StartEgressRequest } from '../proto/rpc.ts';
 
 type Upload = S3Upload | GCPUpload | AzureBlobUpload | AliOSSUpload;
@@ -31,14 +32,53 @@ export function redactQuery(url: string): string {
   return `${url.slice(0, q)}?${params.join('&')}`;
 }
 
-/** A deep copy of the request with upload credentials and URL secrets replaced. */
+type Uploads = { output: { value?: unknown } };
+const redactIn = (o: Uploads | undefined): void => {
+  const u = o?.output.value;
+  if (u instanceof S3Upload || u instanceof GCPUpload || u instanceof AzureBlobUpload || u instanceof AliOSSUpload) redactUpload(u);
+};
+/** Stream keys as Go shows them (`{str...key}`); other schemes keep their host but lose query secrets. */
+const redactUrls = (s: StreamOutput): void => {
+  s.urls = s.urls.map((u) => (/^(rtmps?|mux|twitch):/.test(u) ? redactStreamUrl(u) : redactQuery(u)));
+};
+
+/** A deep copy of the request with upload credentials and URL secrets replaced, for every kind. */
 export function redactRequest(req: StartEgressRequest): StartEgressRequest {
   const copy = req.clone();
   copy.token = '';
   const r = copy.request;
-  if (r.case === 'track') {
-    if (r.value.output.case === 'file' && r.value.output.value.output.value) redactUpload(r.value.output.value.output.value);
-    if (r.value.output.case === 'websocketUrl') r.value.output.value = redactQuery(r.value.output.value);
+  switch (r.case) {
+    case 'track':
+      if (r.value.output.case === 'file') redactIn(r.value.output.value);
+      if (r.value.output.case === 'websocketUrl') r.value.output.value = redactQuery(r.value.output.value);
+      break;
+    case 'roomComposite':
+    case 'web':
+    case 'participant':
+    case 'trackComposite': {
+      const v = r.value;
+      // The deprecated single output (not on participant requests).
+      if ('output' in v && v.output.case === 'stream') redactUrls(v.output.value);
+      else if ('output' in v && v.output.value) redactIn(v.output.value as Uploads);
+      [...v.fileOutputs, ...v.segmentOutputs, ...v.imageOutputs].forEach(redactIn);
+      v.streamOutputs.forEach(redactUrls);
+      break;
+    }
+    case 'egress':
+    case 'replay': {
+      const v = r.value;
+      const storage = (st: StorageConfig | undefined) => {
+        const u = st?.provider.value;
+        if (u) redactUpload(u);
+      };
+      storage(v.storage);
+      for (const o of v.outputs) {
+        storage(o.storage);
+        if (o.config.case === 'stream') redactUrls(o.config.value);
+        else if (o.config.value && 'output' in o.config.value) redactIn(o.config.value as Uploads);
+      }
+      break;
+    }
   }
   return copy;
 }
