@@ -56,6 +56,7 @@ export const errors = {
   pathOutsideRoot: (field: string, root: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must stay inside local_output_dir ${root})`),
   pathDotDot: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must not contain ..)`),
   pathNul: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must not contain NUL)`),
+  connectionFailed: () => new EgressError('unavailable', 'recording ended early: connection to room failed'),
   // Ours, not the Go egress's: a subscribed track that never decodes fails its egress instead of hanging in STARTING.
   noDecodableFrame: (trackId: string, codec: string, seconds: number) =>
     new EgressError('failed_precondition', `track ${trackId} (${codec}) yielded no decodable frame within ${seconds} s`),

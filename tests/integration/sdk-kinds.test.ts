@@ -19,7 +19,7 @@ import {
   StartEgressRequest,
 } from '@livekit/protocol';
 import { EgressClient, RoomServiceClient } from 'livekit-server-sdk';
-import { audioLevel, avSync, beepTimes, probe, toneLevel, videoChanges } from '../rig/probe.ts';
+import { audioLevel, avSync, beepTimes, blackSeconds, probe, toneLevel, videoChanges } from '../rig/probe.ts';
 import { disposeRtc, startPublisher, type Publisher, type PublisherOptions } from '../rig/publisher.ts';
 import { startPionPublisher } from '../rig/pion-publisher.ts';
 import { startWsReceiver } from '../rig/ws-receiver.ts';
@@ -99,7 +99,11 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.web_only || d.flags.
         await mute(room, 'bob', pub, 'audio', true);
         await sleep(2_500);
         await mute(room, 'bob', pub, 'audio', false);
-        await sleep(3_000);
+        await sleep(1_000);
+        await mute(room, 'bob', pub, 'video', true);
+        await sleep(2_000);
+        await mute(room, 'bob', pub, 'video', false);
+        await sleep(2_000);
         leftAt = Date.now();
         await pub.stop();
         return leftAt;
@@ -112,6 +116,21 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.web_only || d.flags.
     const seconds = (run.stopAt - run.activeAt) / 1000;
     t.ok(beeps.length <= Math.ceil(seconds) - 1 && beeps.length >= Math.floor(seconds) - 4, `the muted 2.5 s has no beeps (${beeps.length} beeps in ${seconds.toFixed(1)} s)`);
     t.ok(beeps.some((b) => b > seconds - 3), 'audio is back after the unmute');
+    // Black until the camera arrives (~2 s), and while it is muted (2 s).
+    const black = await blackSeconds(location);
+    t.ok(black >= 3 && black <= 6, `black video before the camera and while it is muted: ${black.toFixed(2)} s`);
+  });
+
+  t.test('participant: one who never publishes and leaves ends ABORTED', async (t) => {
+    const room = newRoom('never');
+    const pub = await publish(t, room, 'nopub', { audio: false, video: false });
+    const started = await client.startParticipantEgress(room, 'nopub', { file: new EncodedFileOutput({ filepath: 'never/x' }) });
+    await sleep(2_000);
+    await pub.stop();
+    const final = await waitForStatus(client, started.egressId, (s) => s >= EgressStatus.EGRESS_COMPLETE, 'ended');
+    t.equal(final.status, EgressStatus.EGRESS_ABORTED);
+    t.equal(final.error, 'Start signal not received');
+    t.equal(final.errorCode, 412);
   });
 
   t.test('participant: screen share', async (t) => {
@@ -175,6 +194,25 @@ if (d.flags.stream_only || d.flags.segments_only || d.flags.web_only || d.flags.
     // The second participant leaves and comes back: its new track is the fourth added, so it is on the right again.
     t.ok(second!.right > PRESENT_DB && second!.left < second!.right - APART_DB, 'second track right');
     t.ok(third!.left > PRESENT_DB && third!.right < third!.left - APART_DB, 'third track left');
+  });
+
+  t.test('the room is deleted mid-recording: COMPLETE, with the file', async (t) => {
+    const room = newRoom('deleted');
+    await publish(t, room, 'kim', { video: false });
+    let deletedAt = 0;
+    const run = await runEgress(client, () => client.startRoomCompositeEgress(room, new EncodedFileOutput({ filepath: 'deleted/x' }), { audioOnly: true }), {
+      recordMs: 0,
+      endsByItself: true,
+      during: async () => {
+        await sleep(5_000);
+        deletedAt = Date.now();
+        await rooms.deleteRoom(room);
+        return deletedAt;
+      },
+    });
+    t.equal(run.final.details, 'End reason: Source closed');
+    const file = fileOf(t, run);
+    checkDuration(t, (await probe(file.location)).duration, run);
   });
 
   t.test('track → websocket: raw PCM at 48 kHz stereo s16 for the recorded time, and mute messages', async (t) => {

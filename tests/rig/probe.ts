@@ -215,6 +215,17 @@ export interface VideoChanges {
   distinctFrames: number;
 }
 
+/** Mean luma (full-range gray) below which a frame counts as black. */
+const BLACK_LUMA = 24;
+
+/** Seconds of black video (what the egress shows for a muted or absent camera). */
+export async function blackSeconds(path: string): Promise<number> {
+  const stats = await grayFrameStats(path);
+  let black = 0;
+  for (let i = 1; i < stats.length; i++) if (stats[i - 1]!.meanLuma < BLACK_LUMA) black += stats[i]!.time - stats[i - 1]!.time;
+  return black;
+}
+
 export async function videoChanges(path: string): Promise<VideoChanges> {
   const stats = await grayFrameStats(path);
   return { frames: stats.length, distinctFrames: stats.filter((s) => s.diff > CHANGE_THRESHOLD).length };

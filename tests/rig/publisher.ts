@@ -243,8 +243,13 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   let stopping: Promise<void> | undefined;
   return {
     room,
-    audioTrackSid: sids.audio,
-    videoTrackSid: sids.video,
+    // Getters: a track published later (publish()) has its sid here too.
+    get audioTrackSid() {
+      return sids.audio;
+    },
+    get videoTrackSid() {
+      return sids.video;
+    },
     publishedAt,
     unpublish: (kind) => stopKind(kind, true),
     publish,

@@ -15,7 +15,8 @@ import {
   type TrackPublication,
   type Participant,
 } from '@livekit/rtc-node';
-import { ParticipantKind } from '@livekit/rtc-node';
+import { DisconnectReason, ParticipantKind } from '@livekit/rtc-node';
+import { disconnectEnding } from './disconnect.ts';
 import { errors, type EgressError } from '@egress/shared/errors.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import type { ParticipantKindName, SdkSubscription } from '@egress/shared/plan/pipeline-config.ts';
@@ -77,7 +78,12 @@ export class RoomSource implements Source {
   async start(sink: SourceSink): Promise<TrackInfo[]> {
     this.sink = sink;
     const sub = this.opts.subscription;
-    this.room.on(RoomEvent.Disconnected, () => this.end('Source closed'));
+    this.room.on(RoomEvent.Disconnected, (reason: DisconnectReason) => {
+      if (this.closed) return;
+      const e = disconnectEnding(reason);
+      this.log.info('disconnected from the room', { reason: DisconnectReason[reason] ?? reason });
+      this.end(e.reason, e.error);
+    });
     this.room.on(RoomEvent.TrackPublished, (pub, p) => {
       if (this.joined && takesLateTracks(sub)) this.consider(pub, p);
     });
@@ -211,7 +217,9 @@ export class RoomSource implements Source {
 
   private onMuted(pub: TrackPublication, muted: boolean): void {
     const t = this.taken.get(pub.sid ?? '');
-    if (t?.track) this.sink?.trackMuted(t.info.trackId, muted);
+    if (!t?.track) return;
+    this.log.info(muted ? 'track muted' : 'track unmuted', { trackId: t.info.trackId });
+    this.sink?.trackMuted(t.info.trackId, muted);
   }
 
   private drop(sid: string): void {
