@@ -61,9 +61,14 @@ COPY supervisor ./supervisor
 COPY handler ./handler
 COPY deploy/docker/entrypoint.sh ./deploy/docker/entrypoint.sh
 
+# Recordings without cloud storage land under local_output_dir, which defaults to the working
+# directory: /out, a volume, as in `docker run -v "$PWD/out:/out" … filepath /out/my-recording.mp4`.
+# Paths outside it are refused.
+RUN install -d -o 1000 -g 1000 -m 0755 /out
+VOLUME /out
 # Numeric, so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
-WORKDIR /home/egress
+WORKDIR /out
 STOPSIGNAL SIGTERM
 # tini is PID 1: it forwards SIGTERM/SIGINT to the node (the entrypoint execs it) and reaps orphaned
 # Chrome and PulseAudio processes.
