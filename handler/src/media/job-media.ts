@@ -64,15 +64,6 @@ export class JobMedia implements SourceSink {
     this.opened = true;
   }
 
-  get started(): boolean {
-    return this.origin !== undefined;
-  }
-
-  /** Nanoseconds since the origin (0 before the start). */
-  get positionNs(): bigint {
-    return this.origin === undefined ? 0n : this.now() - this.origin;
-  }
-
   trackAdded(info: TrackInfo, role: Role): void {
     if (role.kind === 'audio') {
       if (!this.opts.audio) return;

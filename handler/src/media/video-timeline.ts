@@ -74,10 +74,6 @@ export class VideoTimeline {
     if (!trackId) this.last = undefined;
   }
 
-  get trackId(): string | undefined {
-    return this.current;
-  }
-
   setMuted(trackId: string, muted: boolean): void {
     if (trackId === this.current) this.muted = muted;
   }
