@@ -125,7 +125,8 @@ const TRACK_VIDEO_KBPS = 3000;
  */
 export function fileGraph(plan: PipelineConfig, output: FileOutputPlan, location: string, opts: { mimeType?: string; firstFrame?: { width: number; height: number } }): FileGraph {
   if (plan.passthrough) {
-    const fileType = containerFor(opts.mimeType ?? '');
+    // The naming pass has already picked the container from the codec; the codec is the fallback.
+    const fileType = output.fileType ?? containerFor(opts.mimeType ?? '');
     if (fileType === 'ogg') return { fileType, audio: TRACK_AUDIO, location };
     const size = opts.firstFrame ?? { width: 1280, height: 720 };
     return { fileType, video: { codec: fileType === 'webm' ? 'vp8' : 'h264', ...size, bitrateKbps: TRACK_VIDEO_KBPS }, location };
