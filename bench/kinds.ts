@@ -29,7 +29,10 @@ import { makeLog, printTable, ratioText, runBench, startNode, waitUntil, type Be
 import { allStats, busyBetween, cpuByGroup, loadAverage, statusBytes, systemTimes } from './proc.ts';
 
 const WARMUP_MS = 3_000;
-const WINDOW_MS = 30_000;
+/** BENCH_WINDOW_S lengthens the window (and so the recordings) to see A/V drift over a long recording. */
+const WINDOW_MS = Number(process.env.BENCH_WINDOW_S ?? 30) * 1000;
+/** BENCH_ONLY: run only the jobs whose name contains it (the baseline always runs, for the ratios). */
+const ONLY = process.env.BENCH_ONLY;
 const RSS_SAMPLE_MS = 1_000;
 /** A quiet pause between jobs, so one job's tail is not in the next one's load average. */
 const SETTLE_MS = 5_000;
@@ -235,19 +238,21 @@ function report(): void {
     ]);
   }
   printTable(table);
-  const synced = results.filter((_, i) => JOBS[i]?.sync);
+  const synced = results.filter((r) => JOBS.find((j) => j.name === r.name)?.sync);
   if (synced.length) {
     console.log('');
     console.log('A/V offset |beep − flash| of the track composite recordings (avSync):');
-    const av = [['job', 'markers', 'p50', 'p95', 'max', 'signed offsets min..max']];
+    const av = [['job', 'markers', 'p50', 'p95', 'max', 'signed offsets min..max', 'drift (last 5 − first 5)']];
     for (const r of synced) {
       const s = r.sync;
       if (!s) {
-        av.push([r.name, r.syncError ? `avSync failed: ${r.syncError}` : r.error ? 'no recording' : 'no file', '—', '—', '—', '—']);
+        av.push([r.name, r.syncError ? `avSync failed: ${r.syncError}` : r.error ? 'no recording' : 'no file', '—', '—', '—', '—', '—']);
         continue;
       }
       const ms = (v: number) => (Number.isNaN(v) ? '—' : `${v} ms`);
-      av.push([r.name, String(s.offsetsMs.length), ms(s.p50), ms(s.p95), ms(s.max), s.offsetsMs.length ? `${Math.min(...s.offsetsMs)}..${Math.max(...s.offsetsMs)} ms` : '—']);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const drift = s.offsetsMs.length >= 10 ? `${Math.round(mean(s.offsetsMs.slice(-5)) - mean(s.offsetsMs.slice(0, 5)))} ms` : '—';
+      av.push([r.name, String(s.offsetsMs.length), ms(s.p50), ms(s.p95), ms(s.max), s.offsetsMs.length ? `${Math.min(...s.offsetsMs)}..${Math.max(...s.offsetsMs)} ms` : '—', drift]);
     }
     printTable(av);
   }
@@ -279,6 +284,7 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
   log(`node ready (pid ${node.pid}, output under ${node.node.outputDir}, log ${node.node.logPath})`);
   const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret, { requestTimeout: 60 });
   for (const [i, spec] of JOBS.entries()) {
+    if (ONLY && i > 0 && !spec.name.includes(ONLY)) continue;
     if (i > 0) await sleep(SETTLE_MS);
     results.push(await runJob(d, node, client, spec, i));
   }

@@ -1,7 +1,8 @@
 // The recovery handler: a short process that finalizes what a dead handler left on disk and uploads
 // it like the handler would have, so the FAILED EgressInfo still lists playable files.
 // Input (stdin, so that credentials never show in a process list): { outputs, request, config }.
-// Output: one JSON line per file on stdout: { filename, location, size, durationNs, backupUsed, error? }.
+// Output: one JSON line per output on stdout: a file { type: 'file', filename, location, size,
+// durationNs, backupUsed, error? }, or a segments output (RecoveredSegments).
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -11,6 +12,7 @@ import type { OutputReport } from '@egress/shared/ipc.ts';
 import type { StorageTarget } from '@egress/shared/plan/pipeline-config.ts';
 import { planPipeline } from '@egress/shared/plan/plan.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
+import { recoverSegments } from './sink/segments-recovery.ts';
 import { contentTypeFor, createUploader, UploadFailedError } from './upload/uploader.ts';
 
 export interface RecoveryInput {
@@ -41,19 +43,26 @@ const req = StartEgressRequest.fromBinary(Buffer.from(input.request, 'base64'));
 const plan = planPipeline(req, input.config, new Date());
 const stored = plan.outputs.filter((o): o is Extract<typeof o, { storage: StorageTarget }> => 'storage' in o);
 const storage = (stored.find((o) => o.type === 'file') ?? stored[0])?.storage;
-if (!storage) process.exit(0);
-const uploader = await createUploader(storage, input.config.backup);
+const emit = (line: object) => process.stdout.write(JSON.stringify(line) + '\n');
+
 for (const o of input.outputs) {
-  if (!(await stat(o.localPath).then((s) => s.size > 0, () => false))) continue;
+  if (o.type === 'segments') {
+    const uploader = await createUploader(o.plan.storage, input.config.backup);
+    emit({ ...(await recoverSegments(o, uploader, durationSeconds)), backupUsed: uploader.backupUsed });
+    await uploader.close();
+    continue;
+  }
+  if (!storage || !(await stat(o.localPath).then((s) => s.size > 0, () => false))) continue;
+  const uploader = await createUploader(storage, input.config.backup);
   const { file, error } = await finalize(o.localPath);
   const durationNs = String(Math.round((await durationSeconds(file)) * 1e9));
   const size = (await stat(file)).size;
   try {
     const up = await uploader.enqueue(file, o.filename, contentTypeFor(o.filename));
-    process.stdout.write(JSON.stringify({ filename: o.filename, location: up.location, size, durationNs, backupUsed: up.backupUsed, error }) + '\n');
+    emit({ type: 'file', filename: o.filename, location: up.location, size, durationNs, backupUsed: up.backupUsed, error });
   } catch (err) {
     const location = err instanceof UploadFailedError ? err.location : file;
-    process.stdout.write(JSON.stringify({ filename: o.filename, location, size, durationNs, backupUsed: false, error: (err as Error).message }) + '\n');
+    emit({ type: 'file', filename: o.filename, location, size, durationNs, backupUsed: false, error: (err as Error).message });
   }
+  await uploader.close();
 }
-await uploader.close();

@@ -56,6 +56,8 @@ export const errors = {
   pathOutsideRoot: (field: string, root: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must stay inside local_output_dir ${root})`),
   pathDotDot: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must not contain ..)`),
   pathNul: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must not contain NUL)`),
+  imageQueueFull: (pending: number) => new EgressError('internal', `image upload queue full (${pending} pending): storage cannot keep up`),
+  segmentQueueFull: () => new EgressError('internal', 'segment upload job queue is full'),
   connectionFailed: () => new EgressError('unavailable', 'recording ended early: connection to room failed'),
   // Ours, not the Go egress's: a subscribed track that never decodes fails its egress instead of hanging in STARTING.
   noDecodableFrame: (trackId: string, codec: string, seconds: number) =>

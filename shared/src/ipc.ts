@@ -2,7 +2,7 @@
 // EgressInfo and StartEgressRequest travel as base64 protobuf so that int64 times and oneofs survive.
 import type { Config } from './config/types.ts';
 import type { ErrorCode } from './errors.ts';
-import type { PipelineConfig } from './plan/pipeline-config.ts';
+import type { PipelineConfig, SegmentsOutputPlan } from './plan/pipeline-config.ts';
 
 export interface ProcessReport {
   pid: number;
@@ -13,12 +13,25 @@ export interface ProcessReport {
 }
 
 /** A file a handler is writing: enough for a recovery handler to finalize it if the handler dies. */
-export interface OutputReport {
-  /** Where the handler writes it (its scratch directory). */
-  localPath: string;
-  /** The storage path, as FileInfo.filename; the job's request and config say which storage. */
-  filename: string;
-}
+/**
+ * An output's files on disk, reported when it starts, so that a recovery handler can finalize and
+ * upload them if the handler dies. The job's request and config say which storage a file goes to;
+ * a segments output carries its resolved plan (storage, names).
+ */
+export type OutputReport =
+  | {
+      type: 'file';
+      /** Where the handler writes it (its scratch directory). */
+      localPath: string;
+      /** The storage path, as FileInfo.filename. */
+      filename: string;
+    }
+  | {
+      type: 'segments';
+      /** The local directory of the segments and of the journal of those already stored. */
+      dir: string;
+      plan: SegmentsOutputPlan;
+    };
 
 /** Supervisor → handler. */
 export type SupervisorMessage =

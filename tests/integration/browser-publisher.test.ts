@@ -7,12 +7,9 @@ import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
-import { EgressClient } from 'livekit-server-sdk';
 import { audioLevel, probe, videoChanges } from '../rig/probe.ts';
 import { startBrowserPublisher, type BrowserPublisher } from '../rig/browser-publisher.ts';
-import { disposeRtc } from '../rig/publisher.ts';
-import { suiteDeployment } from '../support/suite.ts';
-import { startEgressNode } from '../support/egress-node.ts';
+import { egressSuite } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
 
 const RECORD_MS = 8_000;
@@ -34,18 +31,9 @@ function runs(sizes: string[]): string[] {
   return out.map((r) => `${r.size} ×${r.n}`);
 }
 
-const suite = await suiteDeployment(t, { needsWebhooks: false });
-const { deployment: d } = suite;
-if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags.web_only || d.flags.track_composite_only) {
-  t.pass('track file cases filtered out by the deployment flags');
-} else {
-  const node = await startEgressNode(d);
-  t.teardown(async () => {
-    await node.stop();
-    await disposeRtc();
-  });
-  const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
-  const getInfo = async (egressId: string) => (await client.listEgress({ egressId }))[0];
+const suite = await egressSuite(t, { what: 'track file cases', filteredBy: ['stream_only', 'segments_only', 'room_only', 'web_only', 'track_composite_only'] });
+if (suite) {
+  const { deployment: d, client, getInfo } = suite;
 
   /** Track egress of one track for RECORD_MS; `during` runs while it records. Returns the file and the recorded wall time. */
   const record = async (t: Test, room: string, trackId: string, prefix: string, during?: () => Promise<void>) => {

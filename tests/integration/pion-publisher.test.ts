@@ -6,30 +6,18 @@ import '../rig/quiet-rtc.ts';
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
-import { EgressClient } from 'livekit-server-sdk';
 import { audioLevel, probe, videoChanges } from '../rig/probe.ts';
 import { startPionPublisher } from '../rig/pion-publisher.ts';
-import { disposeRtc } from '../rig/publisher.ts';
-import { suiteDeployment } from '../support/suite.ts';
-import { startEgressNode } from '../support/egress-node.ts';
+import { egressSuite } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
 
 const RECORD_MS = 8_000;
 /** The egress's bound on a subscribed track that yields no decodable frame (NO_FRAME_TIMEOUT_MS), plus slack. */
 const NO_FRAME_FAIL_MS = 10_000 + 15_000;
 
-const suite = await suiteDeployment(t, { needsWebhooks: false });
-const { deployment: d } = suite;
-if (d.flags.stream_only || d.flags.segments_only || d.flags.room_only || d.flags.web_only || d.flags.track_composite_only) {
-  t.pass('track file cases filtered out by the deployment flags');
-} else {
-  const node = await startEgressNode(d);
-  t.teardown(async () => {
-    await node.stop();
-    await disposeRtc();
-  });
-  const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
-  const getInfo = async (egressId: string) => (await client.listEgress({ egressId }))[0];
+const suite = await egressSuite(t, { what: 'track file cases', filteredBy: ['stream_only', 'segments_only', 'room_only', 'web_only', 'track_composite_only'] });
+if (suite) {
+  const { deployment: d, client, getInfo } = suite;
   const pub = (room: string, identity: string, o: { audio: boolean; video: false | 'vp8' | 'h264'; withholdKeyFrames?: boolean }) =>
     startPionPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity, seconds: 10, ...o });
 

@@ -4,14 +4,11 @@
 import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
 import { AudioConfig, EncodedFileOutput, FileOutput, MediaSource, Output, StartEgressRequest } from '@livekit/protocol';
-import { EgressClient } from 'livekit-server-sdk';
 import { startBrowserPublisher } from '../rig/browser-publisher.ts';
 import { startPionPublisher } from '../rig/pion-publisher.ts';
 import { audioLevel, avSync, probe } from '../rig/probe.ts';
-import { disposeRtc } from '../rig/publisher.ts';
-import { startEgressNode } from '../support/egress-node.ts';
 import { checkComposite, checkDuration, fileOf, runEgress } from '../support/egress-run.ts';
-import { suiteDeployment } from '../support/suite.ts';
+import { egressSuite } from '../support/suite.ts';
 
 const RECORD_MS = 8_000;
 
@@ -21,17 +18,9 @@ interface Published {
   stop(): Promise<void>;
 }
 
-const suite = await suiteDeployment(t, { needsWebhooks: false });
-const d = suite.deployment;
-if (d.flags.stream_only || d.flags.segments_only || d.flags.web_only || d.flags.track_only) {
-  t.pass('SDK kind cases filtered out by the deployment flags');
-} else {
-  const node = await startEgressNode(d);
-  t.teardown(async () => {
-    await node.stop();
-    await disposeRtc();
-  });
-  const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
+const suite = await egressSuite(t, { what: 'SDK kind cases', filteredBy: ['stream_only', 'segments_only', 'web_only', 'track_only'] });
+if (suite) {
+  const { deployment: d, client } = suite;
   const conn = { wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret };
   const publishers: [string, (room: string, identity: string) => Promise<Published>][] = [
     ['pion (VP8 + Opus from files)', (room, identity) => startPionPublisher({ ...conn, room, identity, video: 'vp8' })],

@@ -18,31 +18,22 @@ import {
   ParticipantVideo,
   StartEgressRequest,
 } from '@livekit/protocol';
-import { EgressClient, RoomServiceClient } from 'livekit-server-sdk';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import { audioLevel, avSync, beepTimes, blackSeconds, probe, toneLevel, videoChanges } from '../rig/probe.ts';
-import { disposeRtc, startPublisher, type Publisher, type PublisherOptions } from '../rig/publisher.ts';
+import { startPublisher, type Publisher, type PublisherOptions } from '../rig/publisher.ts';
 import { startPionPublisher } from '../rig/pion-publisher.ts';
 import { startWsReceiver } from '../rig/ws-receiver.ts';
-import { startEgressNode } from '../support/egress-node.ts';
 import { checkComposite, checkDuration, fileOf, runEgress, waitForStatus } from '../support/egress-run.ts';
-import { suiteDeployment } from '../support/suite.ts';
+import { egressSuite } from '../support/suite.ts';
 
 const RECORD_MS = 10_000;
 /** Enough markers (one a second) for a p95 that one start-up marker does not decide. */
 const SYNC_RECORD_MS = 20_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const suite = await suiteDeployment(t, { needsWebhooks: false });
-const d = suite.deployment;
-if (d.flags.stream_only || d.flags.segments_only || d.flags.web_only || d.flags.track_only) {
-  t.pass('SDK kind cases filtered out by the deployment flags');
-} else {
-  const node = await startEgressNode(d);
-  t.teardown(async () => {
-    await node.stop();
-    await disposeRtc();
-  });
-  const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
+const suite = await egressSuite(t, { what: 'SDK kind cases', filteredBy: ['stream_only', 'segments_only', 'web_only', 'track_only'] });
+if (suite) {
+  const { deployment: d, node, client } = suite;
   const rooms = new RoomServiceClient(d.httpUrl, d.apiKey, d.apiSecret);
   let roomSeq = 0;
   const newRoom = (name: string) => `${name}-${++roomSeq}-${Date.now()}`;

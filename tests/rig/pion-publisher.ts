@@ -74,6 +74,7 @@ export async function startPionPublisher(opts: PionPublisherOptions): Promise<Pi
   if (video === 'vp8') args.push('-ivf', files.ivf);
   if (video === 'h264') args.push('-h264', files.h264);
   if (opts.fileTrack) args.push('-file-track');
+  else args.push('-period', `${opts.seconds ?? 10}s`);
   if (opts.withholdKeyFrames) args.push('-withhold-key-frames');
   if (opts.verbose) args.push('-v');
 

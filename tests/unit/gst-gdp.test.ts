@@ -102,6 +102,9 @@ t.test('GdpWriter drops frames while the backlog is over the limit', async (t) =
   t.equal(w.write(new Uint8Array(600), 2n, null), false, 'third frame dropped');
   t.equal(w.dropped, 2);
   t.equal(stuck.writableLength, preamble + GDP_HEADER_LENGTH + 600, 'dropped frames were not queued');
+  void w.end();
+  t.equal(stuck.writableLength, preamble + 2 * (GDP_HEADER_LENGTH + 600), 'the newest dropped frame goes out before the end, so the stream lasts to it');
+  t.equal(w.dropped, 1);
 });
 
 t.test('GdpWriter.end is idempotent; writes after end and on a broken stream are dropped', async (t) => {

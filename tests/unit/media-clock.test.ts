@@ -4,6 +4,7 @@ import {
   AUDIO_GAP_NS,
   AUDIO_MAX_SLEW,
   AudioClock,
+  VIDEO_DRIFT_DEADBAND_NS,
   VideoClock,
 } from '../../handler/src/media/clock.ts';
 
@@ -72,6 +73,46 @@ t.test('video: a timestamp far in the past starts a new timeline at the arrival 
   t.equal(video.ptsFor(7_000n), 4_500n * MS, 'track restarted with small timestamps');
   clock.advance(40n * MS);
   t.equal(video.ptsFor(47_000n), 4_540n * MS, 'continues from the new anchor');
+});
+
+t.test('video: a sender whose frames arrive slower than their timestamps is slewed to arrival', async (t) => {
+  // Timestamps say 30 fps; frames really arrive 0.23% slower (a sender clock far off ours), with jitter.
+  const clock = fakeClock(ORIGIN);
+  const video = new VideoClock(ORIGIN, clock.now);
+  const jitter = [0n, 12n, -6n, 25n, -3n, 8n]; // ms
+  let prev = -1n;
+  let worst = 0n;
+  for (let i = 0; i < 30 * 60; i++) {
+    const arrival = (BigInt(i) * 33_333_333n * 10023n) / 10000n;
+    clock.set(ORIGIN + arrival + (jitter[i % jitter.length] ?? 0n) * MS);
+    const pts = video.ptsFor(BigInt(i) * 33_333n);
+    if (pts <= prev) {
+      t.fail(`frame ${i}: pts ${pts} not after ${prev}`);
+      return;
+    }
+    prev = pts;
+    if (i > 30 * 20) {
+      const off = pts > arrival ? pts - arrival : arrival - pts;
+      if (off > worst) worst = off;
+    }
+  }
+  // Uncorrected, the last frame would be 138 ms early.
+  t.ok(worst <= VIDEO_DRIFT_DEADBAND_NS + 10n * MS, `offset from arrival after 20 s stays small (worst ${worst / MS} ms)`);
+});
+
+t.test('video: steady jitter alone never moves PTS off the timestamps', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const video = new VideoClock(ORIGIN, clock.now);
+  const jitter = [0n, 9n, -4n, 14n, -9n, 3n, 30n, -2n]; // ms, averaging well inside the deadband
+  for (let i = 0; i < 900; i++) {
+    clock.set(ORIGIN + BigInt(i) * 33_333_000n + (jitter[i % jitter.length] ?? 0n) * MS);
+    const pts = video.ptsFor(BigInt(i) * 33_333n);
+    if (pts !== BigInt(i) * 33_333_000n) {
+      t.fail(`frame ${i}: pts ${pts}`);
+      return;
+    }
+  }
+  t.pass('900 frames on their timestamps');
 });
 
 t.test('audio: steady frames get PTS = samples / rate exactly, even with arrival jitter', async (t) => {

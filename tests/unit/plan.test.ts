@@ -734,9 +734,10 @@ t.test('capabilities: what this node serves', async (t) => {
   t.equal(unservedReason(plan(rpc({ case: 'participant', value: new ParticipantEgressRequest({ roomName: 'r', identity: 'p', fileOutputs: [encFile()] }) }))), undefined);
   t.equal(unservedReason(plan(rc({ audioOnly: true, fileOutputs: [encFile()] }))), undefined, 'SDK room audio');
   t.equal(unservedReason(plan(rc({ fileOutputs: [encFile()] }))), 'web sources are not served by this node');
-  t.equal(unservedReason(plan(rc({ audioOnly: true, segmentOutputs: [new SegmentedFileOutput()] }))), 'segments outputs are not served by this node');
+  t.equal(unservedReason(plan(rc({ audioOnly: true, segmentOutputs: [new SegmentedFileOutput()] }))), undefined, 'SDK room audio to HLS');
   t.equal(unservedReason(plan(rc({ audioOnly: true, streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] })] }))), 'stream outputs are not served by this node');
-  t.equal(unservedReason(plan(v2({ source: media({ video: { case: 'videoTrackId', value: 'T' } }), outputs: [imgOut()] }))), 'images outputs are not served by this node');
+  t.equal(unservedReason(plan(v2({ source: media({ video: { case: 'videoTrackId', value: 'T' } }), outputs: [imgOut()] }))), undefined, 'v2 media to thumbnails');
+  t.equal(unservedReason(plan(rc({ audioOnly: true, fileOutputs: [encFile()], streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] })] }))), 'stream outputs are not served by this node', 'one unserved output is enough');
 });
 
 t.test('stream URL redaction (§11.6)', async (t) => {

@@ -12,7 +12,10 @@ import type { OutputReport, ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import type { OutputPlan, PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
 import { JobMedia } from '../media/job-media.ts';
+import { Encoder } from '../sink/encoder.ts';
 import { FileSink } from '../sink/file.ts';
+import { ImagesSink } from '../sink/images.ts';
+import { SegmentsSink } from '../sink/segments.ts';
 import type { Sink, SinkContext } from '../sink/sink.ts';
 import { WebsocketSink } from '../sink/websocket.ts';
 import { RoomSource } from '../source/sdk/room-source.ts';
@@ -40,6 +43,8 @@ export class Controller {
   private source?: Source;
   private media?: JobMedia;
   private sinks: Sink[] = [];
+  /** One per planned output, in the plan's order. */
+  private outputSinks: Sink[] = [];
   private tracks: TrackInfo[] = [];
   private ending?: Ending;
   private endNow!: (e: Ending) => void;
@@ -142,9 +147,14 @@ export class Controller {
       scratch: this.scratch,
       process: (p) => this.hooks.process(p),
       output: (o) => this.hooks.output(o),
+      startedAtNs: () => this.startedAtNs,
       backupUsed: () => void (this.info.backupStorageUsed = true),
     };
-    this.sinks = this.plan.outputs.map((o) => this.sinkFor(o, ctx));
+    // The gst outputs share one encoder, which finishes first (the controller finishes sinks in order).
+    const encoder = new Encoder(ctx);
+    const outputs = this.plan.outputs.map((o, i) => this.sinkFor(o, ctx, encoder, i));
+    this.outputSinks = outputs;
+    this.sinks = outputs.some((s) => s instanceof FileSink || s instanceof SegmentsSink || s instanceof ImagesSink) ? [encoder, ...outputs] : outputs;
     await Promise.all(this.sinks.map((s) => s.start()));
     for (const s of this.sinks) {
       this.media!.addConsumer(s);
@@ -174,13 +184,18 @@ export class Controller {
     }
   }
 
-  private sinkFor(o: OutputPlan, ctx: SinkContext): Sink {
+  private sinkFor(o: OutputPlan, ctx: SinkContext, encoder: Encoder, index: number): Sink {
+    const naming = () => sdkNaming(this.plan, this.tracks, new Date());
     switch (o.type) {
       case 'file': {
-        const naming = sdkNaming(this.plan, this.tracks, new Date());
-        const resolved = resolveSdkPlaceholders(o, naming);
-        return new FileSink(ctx, resolved, resolved.filepath, naming.mimeType);
+        const n = naming();
+        const resolved = resolveSdkPlaceholders(o, n);
+        return new FileSink(ctx, resolved, resolved.filepath, encoder, n.mimeType);
       }
+      case 'segments':
+        return new SegmentsSink(ctx, resolveSdkPlaceholders(o, naming()), encoder, index);
+      case 'images':
+        return new ImagesSink(ctx, resolveSdkPlaceholders(o, naming()), encoder, index);
       case 'websocket': {
         const video = this.plan.passthrough ? this.tracks.find((t) => t.kind === 'video') : undefined;
         if (video) throw errors.websocketIncompatible(video.mimeType);
@@ -214,16 +229,19 @@ export class Controller {
     }
   }
 
-  /** `<egress_id>.json` next to the first file output that keeps its manifest (§4.6). */
+  /**
+   * `<egress_id>.json`, uploaded by every file, segments and images output that keeps its manifest (all
+   * of them when backup storage is configured): next to the file, or in the output's storage directory.
+   * manifest_location is the first that was stored (§4.6).
+   */
   private async writeManifest(): Promise<void> {
     if (!this.plan.manifest) return;
-    const fileResults = this.info.fileResults;
-    const index = this.plan.outputs.findIndex((o) => o.type === 'file' && (!o.disableManifest || this.config.backup));
-    const sink = this.sinks[index];
-    if (!(sink instanceof FileSink) || !sink.uploader || !fileResults.length) return;
+    const outputs = this.outputSinks;
     const one = this.tracks.length === 1 ? this.tracks[0] : undefined;
     const audio = this.tracks.find((t) => t.kind === 'audio');
     const video = this.tracks.find((t) => t.kind === 'video');
+    const playlists = outputs.flatMap((s) => (s instanceof SegmentsSink ? (s.manifestPlaylist() ?? []) : []));
+    const images = outputs.flatMap((s) => (s instanceof ImagesSink ? s.manifestImages() : []));
     const manifest: Manifest = {
       egress_id: this.plan.egressId,
       room_id: this.plan.roomId,
@@ -233,10 +251,20 @@ export class Controller {
       ...(this.plan.source.type === 'sdk' && this.plan.source.subscription.kind === 'participant' ? { publisher_identity: this.plan.source.subscription.identity } : {}),
       ...(this.plan.passthrough && one ? { track_id: one.trackId, track_kind: one.kind, track_source: one.source, publisher_identity: one.publisherIdentity } : {}),
       ...(this.plan.kind === 'track_composite' ? { audio_track_id: audio?.trackId, video_track_id: video?.trackId } : {}),
-      files: fileResults.map((f) => ({ filename: f.filename, location: f.location })),
+      files: this.info.fileResults.map((f) => ({ filename: f.filename, location: f.location })),
+      ...(playlists.length ? { playlists } : {}),
+      ...(images.length ? { images } : {}),
     };
-    const stored = path.posix.join(path.posix.dirname(sink.filename), `${this.plan.egressId}.json`);
-    this.info.manifestLocation = (await writeManifest(sink.uploader, manifest, path.join(this.scratch, `${this.plan.egressId}.json`), stored, { logger: this.log })) ?? '';
+    const local = path.join(this.scratch, `${this.plan.egressId}.json`);
+    for (const [i, sink] of outputs.entries()) {
+      const o = this.plan.outputs[i]!;
+      const keeps = 'disableManifest' in o && (!o.disableManifest || !!this.config.backup);
+      if (!keeps || !(sink instanceof FileSink || sink instanceof SegmentsSink || sink instanceof ImagesSink) || !sink.uploader) continue;
+      const dir = sink instanceof FileSink ? path.posix.dirname(sink.filename) : sink.storageDir;
+      const stored = path.posix.join(dir, `${this.plan.egressId}.json`);
+      const location = await writeManifest(sink.uploader, manifest, local, stored, { logger: this.log });
+      if (location && !this.info.manifestLocation) this.info.manifestLocation = location;
+    }
   }
 
   /** The newest pipeline graph gst-launch wrote, in Graphviz dot. */

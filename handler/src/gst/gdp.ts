@@ -110,6 +110,12 @@ export class GdpWriter {
   private readonly stream: Writable;
   private readonly maxBacklogBytes: number;
   private ending: Promise<void> | undefined;
+  /**
+   * The newest frame dropped for backlog since the last one written. It goes out before the end: a
+   * stream that fell behind would otherwise stop at its last accepted frame, seconds before the
+   * recording did (measured: 1.2 s short at 720p on a loaded machine).
+   */
+  private held: { payload: Uint8Array; ptsNs: bigint; durationNs: bigint | null } | undefined;
 
   constructor(stream: Writable, opts: GdpWriterOptions) {
     this.stream = stream;
@@ -130,14 +136,21 @@ export class GdpWriter {
     const s = this.stream;
     if (s.destroyed || s.writableEnded || s.writableLength > this.maxBacklogBytes) {
       this.dropped++;
+      if (!s.destroyed && !s.writableEnded) this.held = { payload, ptsNs, durationNs };
       return false;
     }
+    this.held = undefined;
+    this.send(payload, ptsNs, durationNs);
+    return true;
+  }
+
+  private send(payload: Uint8Array, ptsNs: bigint, durationNs: bigint | null): void {
+    const s = this.stream;
     // Corked, header and payload leave in one writev without copying the payload.
     s.cork();
     s.write(gdpBufferHeader(payload.byteLength, ptsNs, durationNs));
     s.write(payload);
     s.uncork();
-    return true;
   }
 
   /**
@@ -147,6 +160,12 @@ export class GdpWriter {
    */
   end(): Promise<void> {
     this.ending ??= (() => {
+      const held = this.held;
+      this.held = undefined;
+      if (held && !this.stream.destroyed && !this.stream.writableEnded) {
+        this.send(held.payload, held.ptsNs, held.durationNs);
+        this.dropped--;
+      }
       const done = finished(this.stream, { readable: false }).catch(() => {});
       this.stream.end();
       return done;

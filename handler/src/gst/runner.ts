@@ -52,6 +52,38 @@ export interface StartGstOptions {
   logger?: GstLogger;
   /** Added to the inherited environment (e.g. GST_DEBUG). */
   env?: Record<string, string>;
+  /** Element messages on the bus (splitmuxsink fragments, multifilesink files), as `-m` prints them. */
+  onMessage?: (m: GstElementMessage) => void;
+}
+
+export interface GstElementMessage {
+  /** The element's name (`name=` in the pipeline). */
+  element: string;
+  /** The structure's name, e.g. `splitmuxsink-fragment-closed`. */
+  name: string;
+  /** Field values as printed, without their `(type)`; quoted strings unquoted. */
+  fields: Record<string, string>;
+}
+
+const ELEMENT_MESSAGE = /^Got message #\d+ from element "([^"]+)" \(element\): ([\w-]+)(?:, (.*))?;$/;
+const FIELD = /([\w-]+)=\([\w]+\)("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/gy;
+
+/**
+ * An element message as `gst-launch -m` prints it, or undefined for other lines. Field values are
+ * split on `, `: the callers name their files themselves, with no commas or quotes in them.
+ */
+export function parseElementMessage(line: string): GstElementMessage | undefined {
+  const m = ELEMENT_MESSAGE.exec(line);
+  if (!m) return undefined;
+  const fields: Record<string, string> = {};
+  const rest = m[3] ?? '';
+  FIELD.lastIndex = 0;
+  for (let f = FIELD.exec(rest); f; f = FIELD.exec(rest)) {
+    const raw = f[2]!;
+    fields[f[1]!] = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+    if (FIELD.lastIndex >= rest.length) break;
+  }
+  return { element: m[1]!, name: m[2]!, fields };
 }
 
 const GST_LAUNCH = 'gst-launch-1.0';
@@ -122,6 +154,10 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
         log?.warn(`gst: ${line}`, { pid });
       } else {
         log?.debug(`gst ${name}: ${line}`, { pid });
+      }
+      if (opts.onMessage && name === 'stdout') {
+        const message = parseElementMessage(line);
+        if (message) opts.onMessage(message);
       }
       if (SHUTTING_DOWN.test(line)) shuttingDown = true;
       if (!playing && PIPELINE_PLAYING.test(line)) {

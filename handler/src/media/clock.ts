@@ -6,9 +6,13 @@
  * are both anchored to when their first frame arrived on that timeline, which is
  * what keeps them in sync with each other and with tracks that join later.
  *
- * - Video: rtc-node gives each frame a `timestampUs` on libwebrtc's monotonic
- *   capture clock. Its deltas are exact, arrival times are jittery, so PTS follow
- *   the deltas. A gap in timestamps (sender stalled) stays a gap.
+ * - Video: rtc-node gives each frame a `timestampUs` derived from the sender's RTP
+ *   clock. Its deltas are smooth, arrival times are jittery, so PTS follow the
+ *   deltas. A gap in timestamps (sender stalled) stays a gap. The sender's clock is
+ *   not ours, though, and the audio follows arrival: a sender whose frames come slower or
+ *   faster than their timestamps say would drift the picture off the sound for as long as
+ *   the recording lasts. So video is slewed toward arrival too, gently and on a smoothed
+ *   lag, so that per-frame jitter never moves it.
  * - Audio: frames carry no timestamp. PTS come from the running sample count, which
  *   is exact between gaps, checked against the arrival clock: a large lag means
  *   audio went missing (re-anchor, keep the gap), a small one is clock drift
@@ -39,6 +43,17 @@ export const AUDIO_DRIFT_DEADBAND_NS = 20_000_000n;
  *  clock drift (≈0.01%) many times over, yet moves a 10 ms frame by only 50 µs. */
 export const AUDIO_MAX_SLEW = 0.005;
 
+/** Smoothed video lag below this is left alone: decode and delivery jitter, which must not move
+ *  the picture, stays inside it; only a sender clock that really runs off does not. */
+export const VIDEO_DRIFT_DEADBAND_NS = 30_000_000n;
+
+/** Largest video correction per frame, as a fraction of the frame's interval: 0.5% is
+ *  0.17 ms on a 30 fps frame (invisible), and fifty times a typical crystal's error (0.01%). */
+export const VIDEO_MAX_SLEW = 0.005;
+
+/** Weight of the newest frame in the smoothed lag (an exponential average over ≈2 s at 30 fps). */
+const VIDEO_LAG_SMOOTHING = 64;
+
 const NS_PER_US = 1_000n;
 const NS_PER_S = 1_000_000_000n;
 
@@ -50,8 +65,11 @@ function arrivalPts(now: NowNs, origin: bigint): bigint {
 export class VideoClock {
   private readonly origin: bigint;
   private readonly now: NowNs;
-  /** The anchor frame's timestamp maps to `anchorPts`; later frames add their delta to it. */
-  private state: { anchorTsUs: bigint; anchorPts: bigint; lastTsUs: bigint; lastPts: bigint } | undefined;
+  /** The anchor frame's timestamp maps to `anchorPts`; later frames add their delta, plus
+   *  the drift correction `slewNs`, to it. */
+  private state:
+    | { anchorTsUs: bigint; anchorPts: bigint; lastTsUs: bigint; lastPts: bigint; slewNs: bigint; lagNs: number }
+    | undefined;
 
   constructor(origin: bigint, now: NowNs = monotonicNs) {
     this.origin = origin;
@@ -61,16 +79,28 @@ export class VideoClock {
   /** PTS (ns) of a frame with rtc-node's `timestampUs`; strictly increasing. */
   ptsFor(timestampUs: bigint): bigint {
     const s = this.state;
+    const arrival = arrivalPts(this.now, this.origin);
     if (!s || timestampUs < s.lastTsUs - VIDEO_RESET_US) {
-      const arrival = arrivalPts(this.now, this.origin);
       const pts = s && arrival <= s.lastPts ? s.lastPts + NS_PER_US : arrival;
-      this.state = { anchorTsUs: timestampUs, anchorPts: pts, lastTsUs: timestampUs, lastPts: pts };
+      this.state = { anchorTsUs: timestampUs, anchorPts: pts, lastTsUs: timestampUs, lastPts: pts, slewNs: 0n, lagNs: 0 };
       return pts;
     }
     // Equal or slightly older timestamps would make PTS go backwards, which muxers reject.
     const tsUs = timestampUs > s.lastTsUs ? timestampUs : s.lastTsUs + 1n;
+    const intervalNs = (tsUs - s.lastTsUs) * NS_PER_US;
     s.lastTsUs = tsUs;
-    s.lastPts = s.anchorPts + (tsUs - s.anchorTsUs) * NS_PER_US;
+    const pts = s.anchorPts + (tsUs - s.anchorTsUs) * NS_PER_US + s.slewNs;
+
+    s.lagNs += (Number(arrival - pts) - s.lagNs) / VIDEO_LAG_SMOOTHING;
+    if (Math.abs(s.lagNs) > Number(VIDEO_DRIFT_DEADBAND_NS)) {
+      // Bounded by a fraction of the interval, so PTS stay increasing and motion smooth.
+      const maxStep = Number(intervalNs) * VIDEO_MAX_SLEW;
+      const step = BigInt(Math.round(Math.max(-maxStep, Math.min(maxStep, s.lagNs))));
+      s.slewNs += step;
+      s.lastPts = pts + step;
+    } else {
+      s.lastPts = pts;
+    }
     return s.lastPts;
   }
 }

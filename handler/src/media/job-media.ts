@@ -55,8 +55,10 @@ export class JobMedia implements SourceSink {
     this.now = opts.now ?? monotonicNs;
   }
 
+  /** A consumer added after tracks were muted (the source subscribes before outputs start) hears of them now. */
   addConsumer(c: MediaConsumer): void {
     this.consumers.push(c);
+    for (const id of this.mutedTracks) c.muted?.(id, true);
   }
 
   /** From now on frames are taken (before, tracks are announced but their frames dropped). */

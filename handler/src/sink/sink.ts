@@ -17,6 +17,8 @@ export interface SinkContext {
   scratch: string;
   process(p: ProcessReport): void;
   output(o: OutputReport): void;
+  /** Wall time (Unix ns) of PTS 0: when the first frame arrived. */
+  startedAtNs(): bigint;
   /** Marks EgressInfo.backup_storage_used. */
   backupUsed(): void;
 }

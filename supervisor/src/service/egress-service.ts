@@ -17,6 +17,7 @@ import { ListActiveEgressRequest, ListActiveEgressResponse, StartEgressRequest }
 import { Admission } from '../admission/admission.ts';
 import { CpuMonitor } from '../admission/monitor.ts';
 import { OverloadGuard } from '../admission/overload.ts';
+import { describeResources, detectResources } from '../admission/resources.ts';
 import { HandlerProcess } from '../fleet/handler-process.ts';
 import { recoverOutputs } from '../fleet/recovery.ts';
 import { IoClient } from '../io/io-client.ts';
@@ -55,8 +56,11 @@ export class EgressService implements NodeView {
   ) {
     this.server = new RpcServer(bus, log);
     this.io = new IoClient(bus, log, { createMs: config.ioCreateTimeoutMs, updateMs: config.ioUpdateTimeoutMs });
-    this.monitor = new CpuMonitor(() => this.processGroups(), config.testOverrides.cpuLoad);
-    this.admission = new Admission(config.cpuCost, this.monitor, { holdReservations: config.testOverrides.holdReservations });
+    const resources = detectResources(config.cpuCost);
+    for (const w of resources.warnings) log.warn(w);
+    log.info('admission resources', describeResources(resources));
+    this.monitor = new CpuMonitor(() => this.processGroups(), config.testOverrides.cpuLoad, resources);
+    this.admission = new Admission(config.cpuCost, this.monitor, { holdReservations: config.testOverrides.holdReservations, capacity: resources.cpus });
     this.overload = new OverloadGuard(config.cpuCost.maxCpuUtilization, config.cpuCost.cpuKillGraceSec * 1000);
   }
 
@@ -203,7 +207,7 @@ export class EgressService implements NodeView {
       await this.io.createEgress(job.info);
       job.handler = new HandlerProcess(job.egressId, req.toBinary(), this.config, plan, log, {
         status: (info) => this.onStatus(job, info),
-        output: (o) => log.debug('handler output', { filename: o.filename }),
+        output: (o) => log.debug('handler output', { output: o.type === 'file' ? o.filename : o.plan.storageDir + o.plan.playlistName }),
       });
       void this.superviseUntilExit(job, job.handler, log);
       await job.handler.ready;
@@ -233,13 +237,14 @@ export class EgressService implements NodeView {
       log.error('handler died', { reason: exit.reason, outputs: handler.outputs.length });
       const recovered = await recoverOutputs(handler.outputs, job.request.toBinary(), this.config);
       if (recovered.backupUsed) job.info.backupStorageUsed = true;
-      if (recovered.files.length) {
-        job.info.fileResults = recovered.files;
-        job.info.result = { case: 'file', value: recovered.files[0]! };
-      }
+      if (recovered.files.length) job.info.fileResults = recovered.files;
+      if (recovered.segments.length) job.info.segmentResults = recovered.segments;
+      if (recovered.files.length && !recovered.segments.length) job.info.result = { case: 'file', value: recovered.files[0]! };
+      if (recovered.segments.length && !recovered.files.length) job.info.result = { case: 'segments', value: recovered.segments[0]! };
       for (const e of recovered.errors) log.error('recovery problem', { error: e });
       setFailed(job.info, job.killedFor ?? new EgressError('internal', exit.reason));
-      if (recovered.files.length) job.info.details = `End reason: Failure; ${recovered.files.length} file(s) recovered`;
+      const count = recovered.files.length + recovered.segments.length;
+      if (count) job.info.details = `End reason: Failure; ${count} output(s) recovered`;
     }
     if (isTerminal(job.info.status)) await this.io.updateEgress(job.info);
     log.info('egress ended', { status: EgressStatus[job.info.status], error: job.info.error || undefined });

@@ -268,11 +268,16 @@ type pubTrack struct {
 	src          source
 	bound        chan struct{}
 	sid          string
+	// period: the files' common length. Each loop starts at a multiple of it, whatever a file holds past
+	// it (an Opus file runs a frame long: libopus's pre-skip), so audio and video stay on one timeline.
+	period time.Duration
 }
 
-// loop writes the source's samples on the wall clock from t0 on, starting the file over at its end.
+// loop writes the source's samples on the wall clock from t0 on, starting the file over at its end,
+// or at the end of the period.
 func (p *pubTrack) loop(t0 time.Time, stop <-chan struct{}) {
 	at := t0
+	loopStart := t0
 	level := uint8(30)
 	for {
 		select {
@@ -281,7 +286,14 @@ func (p *pubTrack) loop(t0 time.Time, stop <-chan struct{}) {
 		case <-time.After(time.Until(at)):
 		}
 		s, err := p.src.next()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		pastPeriod := err == nil && p.period > 0 && at.Add(s.Duration).Sub(loopStart) > p.period+time.Millisecond
+		if pastPeriod || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if p.period > 0 {
+				loopStart = loopStart.Add(p.period)
+				if at.Before(loopStart) {
+					at = loopStart
+				}
+			}
 			if err = p.src.reset(); err == nil {
 				s, err = p.src.next()
 			}
@@ -338,6 +350,7 @@ func main() {
 		width     = flag.Int("width", 640, "published video width")
 		height    = flag.Int("height", 360, "published video height")
 		fileTrack = flag.Bool("file-track", false, "use lksdk.NewLocalFileTrack as is (no looping)")
+		period    = flag.Duration("period", 0, "the files' common length: every track loops on it (0: at each file's end)")
 		noKeys    = flag.Bool("withhold-key-frames", false, "never send a video key frame (a track that cannot be decoded)")
 		verbose   = flag.Bool("v", false, "SDK logs on stderr")
 	)
@@ -357,7 +370,7 @@ func main() {
 
 	var tracks []*pubTrack
 	add := func(kind, codec, mime, path string, src source) {
-		p := &pubTrack{kind: kind, codec: codec, src: src, bound: make(chan struct{}), withholdKeys: *noKeys && kind == "video"}
+		p := &pubTrack{kind: kind, codec: codec, src: src, bound: make(chan struct{}), withholdKeys: *noKeys && kind == "video", period: *period}
 		var err error
 		if *fileTrack {
 			p.track, err = lksdk.NewLocalFileTrack(path)

@@ -23,6 +23,8 @@ export interface S3Server extends RestartableService {
   rejected: string[];
   /** Requests passed on to s3rver (method and path), when verifying. */
   requests: string[];
+  /** Paths of PUTs s3rver answered 2xx, in the order it answered them (when verifying): what was stored when. */
+  stored: string[];
 }
 
 export interface S3ServerOptions {
@@ -52,7 +54,8 @@ export async function startS3(opts: S3ServerOptions = {}): Promise<S3Server> {
   });
   const rejected: string[] = [];
   const requests: string[] = [];
-  if (!verify) return Object.assign(backend, { port: backPort, endpoint: `http://127.0.0.1:${backPort}`, buckets, rejected, requests });
+  const stored: string[] = [];
+  if (!verify) return Object.assign(backend, { port: backPort, endpoint: `http://127.0.0.1:${backPort}`, buckets, rejected, requests, stored });
 
   const port = await freePort();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -70,6 +73,7 @@ export async function startS3(opts: S3ServerOptions = {}): Promise<S3Server> {
     const upstream = request(
       { host: '127.0.0.1', port: backPort, method: req.method, path: req.url, headers: req.headers },
       (up) => {
+        if (req.method === 'PUT' && (up.statusCode ?? 500) < 300) up.once('end', () => stored.push((req.url ?? '').split('?')[0]!));
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
       },
@@ -112,6 +116,7 @@ export async function startS3(opts: S3ServerOptions = {}): Promise<S3Server> {
     buckets,
     rejected,
     requests,
+    stored,
     async down() {
       await close();
       await backend.down();
