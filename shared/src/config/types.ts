@@ -77,7 +77,7 @@ export interface StorageConfig {
 }
 
 export interface CpuCostConfig {
-  /** Cores this node may use (LIVEKIT_CPU_REQUEST or cpu_cost.cpu_capacity); default: the machine's. */
+  /** Cores this node may use (LIVEKIT_CPU_REQUEST or cpu_cost.cpu_capacity); default: the cgroup's CPU quota, else the machine's (supervisor/src/admission/resources.ts). */
   capacity: number;
   maxCpuUtilization: number;
   maxMemory: number;

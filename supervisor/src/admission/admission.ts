@@ -14,6 +14,11 @@ export const MEMORY_HEADROOM_BYTES = 1024 ** 3;
 export interface Measurements {
   /** Busy fraction of the whole machine, 0..1. */
   load: number;
+  /**
+   * Set under a quota (a cgroup CPU limit or LIVEKIT_CPU_REQUEST): cores the node's own processes
+   * outside every job use. Then only they count as other load: the rest of the host is not ours to spend.
+   */
+  ownCpu?: number;
   jobUsage(egressId: string): JobUsage | undefined;
   /** Bytes of memory still available to new work. */
   availableMemory(): number;
@@ -31,6 +36,7 @@ export class Admission {
   private readonly now: () => number;
   private readonly machineCpus: number;
   private readonly holdReservations: boolean;
+  private readonly cpus: number;
 
   constructor(
     /** Its `capacity` is the cores this node may use: the machine's, or less so that nodes share one. */
@@ -39,6 +45,8 @@ export class Admission {
     opts: {
       now?: () => number;
       machineCpus?: number;
+      /** Cores this node may use, when resolved beyond the config (a cgroup quota); default `cost.capacity`. */
+      capacity?: number;
       /** test_overrides.hold_reservations: charge every job its cost for its whole life (static admission). */
       holdReservations?: boolean;
     } = {},
@@ -46,10 +54,11 @@ export class Admission {
     this.now = opts.now ?? Date.now;
     this.machineCpus = opts.machineCpus ?? os.availableParallelism();
     this.holdReservations = opts.holdReservations ?? false;
+    this.cpus = opts.capacity ?? this.cost.capacity;
   }
 
   get capacity(): number {
-    return this.cost.capacity;
+    return this.cpus;
   }
 
   /**
@@ -72,9 +81,10 @@ export class Admission {
       charged += this.charge(id);
       measuredJobs += this.measured.jobUsage(id)?.cpu ?? 0;
     }
-    // Our jobs' own use is taken out of the machine's load: they count by their charge instead.
-    // Load that no job of ours accounts for (other processes, other nodes on this machine).
-    const other = Math.max(0, this.measured.load * this.machineCpus - measuredJobs);
+    // Load that no job of ours accounts for. Under a quota, only the node's own (the supervisor);
+    // otherwise the machine's load less our jobs' own use (they count by their charge instead):
+    // other processes, other nodes on this machine.
+    const other = this.measured.ownCpu ?? Math.max(0, this.measured.load * this.machineCpus - measuredJobs);
     return this.capacity * this.cost.maxCpuUtilization - other - charged;
   }
 

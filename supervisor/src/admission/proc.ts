@@ -20,6 +20,7 @@ export function systemCpuTimes(): CpuTimes {
 
 export interface ProcSample {
   pid: number;
+  ppid: number;
   pgid: number;
   /** utime + stime, seconds */
   cpuSeconds: number;
@@ -37,6 +38,7 @@ export function sampleProcesses(): ProcSample[] {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out.push({
         pid: Number(name),
+        ppid: Number(f[1]),
         pgid: Number(f[2]),
         cpuSeconds: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS,
         rssBytes: Number(f[21]) * PAGE_SIZE,
@@ -52,4 +54,28 @@ export function sampleProcesses(): ProcSample[] {
 export function availableMemory(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
   return m ? Number(m[1]) * 1024 : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The node's own processes outside every job: `rootPid` (the supervisor) and its descendants, less the
+ * process groups jobs are measured by. Pure.
+ */
+export function ownProcesses(samples: ProcSample[], rootPid: number, jobPgids: ReadonlySet<number>): ProcSample[] {
+  const children = new Map<number, ProcSample[]>();
+  for (const p of samples) {
+    const siblings = children.get(p.ppid);
+    if (siblings) siblings.push(p);
+    else children.set(p.ppid, [p]);
+  }
+  const out: ProcSample[] = [];
+  const seen = new Set<number>();
+  const stack = samples.filter((p) => p.pid === rootPid);
+  while (stack.length) {
+    const p = stack.pop()!;
+    if (seen.has(p.pid)) continue;
+    seen.add(p.pid);
+    if (!jobPgids.has(p.pgid)) out.push(p);
+    stack.push(...(children.get(p.pid) ?? []));
+  }
+  return out;
 }
