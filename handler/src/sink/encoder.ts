@@ -137,7 +137,11 @@ export class Encoder implements Sink {
       this.ctx.log.warn('gst wedged after its segments closed (splitmuxsink EOS); stopping it', { pid: gst.pid });
       void gst.stop({ timeoutMs: DRAINED_GRACE_MS });
     });
-    const exit = await Promise.race([gst.exited, new Promise((r) => setTimeout(r, FINALIZE_TIMEOUT_MS)).then(() => gst.stop())]).finally(() => clearInterval(watchdog));
+    let timeout: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([gst.exited, new Promise((r) => (timeout = setTimeout(r, FINALIZE_TIMEOUT_MS))).then(() => gst.stop())]).finally(() => {
+      clearInterval(watchdog);
+      clearTimeout(timeout);
+    });
     if (exit.code !== 0 && !wedged) throw new EgressError('internal', exit.error ?? `gst-launch-1.0 failed (${exit.signal ?? `exit ${exit.code}`})`);
   }
 
