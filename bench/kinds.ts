@@ -5,18 +5,20 @@
 //   2. track composite 720p30 (audio + video track of one publisher → MP4 H.264 1280x720 30 fps + AAC),
 //      the rig's marker picture;
 //   3. the same with a camera-like picture (the marker under moving luma noise);
-//   4. participant egress (camera + microphone) → MP4;
-//   5. audio-only room composite mixing 3 participants (tones 300/500/700 Hz) → OGG.
+//   4. the track composite again, published by the pion client (its audio and video sent in sync);
+//   5. participant egress (camera + microphone) → MP4;
+//   6. the participant again, to MP4 + HLS + thumbnails from one encode;
+//   7. audio-only room composite mixing 3 participants (tones 300/500/700 Hz) → OGG.
 // For each: CPU cores (utime+stime of every process in the job's process groups, handler + gst-launch,
 // from /proc, over WINDOW_MS after WARMUP_MS), peak RSS (sum over those processes, sampled each second;
 // and the sum of their VmHWM), the load average before it, how busy the whole machine was, and the
-// ratio to the baseline. The track composite outputs (2, 3) are checked for A/V offsets (avSync).
+// ratio to the baseline. The track composite outputs (2, 3, 4) are checked for A/V offsets (avSync).
 // A job that fails is reported and the others still run. Everything is stopped before it exits.
 import '../tests/rig/quiet-rtc.ts';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
-import { DirectFileOutput, EgressInfo, EgressStatus, EncodedFileOutput, EncodedFileType, EncodingOptionsPreset } from '@livekit/protocol';
+import { DirectFileOutput, EgressInfo, EgressStatus, EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, ImageOutput, SegmentedFileOutput } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
 import { startLocalDeployment, type LocalDeployment } from '../tests/rig/deployment.ts';
 import { avSync, type AvSync } from '../tests/rig/probe.ts';
@@ -82,6 +84,22 @@ const JOBS: JobSpec[] = [
     name: 'participant (camera + mic) → MP4 720p30',
     publishers: [{ identity: 'bob', ...VIDEO }],
     start: (client, room) => client.startParticipantEgress(room, 'bob', { file: mp4('kinds/participant-{room_name}') }, { encodingOptions: EncodingOptionsPreset.H264_720P_30 }),
+  },
+  {
+    // The same participant, one encode fanned out: against the MP4-only job above, what segments and thumbnails add.
+    name: 'participant → MP4 + HLS (4 s) + thumbnails (every 5 s), one encode',
+    publishers: [{ identity: 'bob', ...VIDEO }],
+    start: (client, room) =>
+      client.startParticipantEgress(
+        room,
+        'bob',
+        {
+          file: mp4('kinds/fan-{room_name}'),
+          segments: new SegmentedFileOutput({ filenamePrefix: 'kinds/fan-{room_name}-hls/seg', segmentDuration: 4 }),
+          images: new ImageOutput({ filenamePrefix: 'kinds/fan-{room_name}-img/t', captureInterval: 5, width: 320, height: 180 }),
+        },
+        { encodingOptions: EncodingOptionsPreset.H264_720P_30 },
+      ),
   },
   {
     name: 'audio-only room composite, 3 participants → OGG',
