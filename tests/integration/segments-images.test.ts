@@ -7,14 +7,20 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  AudioConfig,
+  AudioRoute,
   EgressStatus,
   EncodedFileOutput,
   EncodingOptionsPreset,
   ImageFileSuffix,
   ImageOutput,
+  MediaSource,
+  Output,
   S3Upload,
   SegmentedFileOutput,
   SegmentedFileSuffix,
+  StartEgressRequest,
+  StorageConfig,
 } from '@livekit/protocol';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { checkPlaylist } from '../rig/hls-check.ts';
@@ -24,6 +30,7 @@ import { S3RVER_ACCESS_KEY, S3RVER_SECRET, startS3 } from '../rig/storage/s3.ts'
 import { freePort } from '../rig/ports.ts';
 import { jobDetail } from '../support/debug-api.ts';
 import { checkDuration, fileOf, runEgress, waitForStatus, type EgressRun } from '../support/egress-run.ts';
+import { startEgressNode } from '../support/egress-node.ts';
 import { egressSuite } from '../support/suite.ts';
 
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
@@ -311,5 +318,50 @@ if (suite) {
     const played = await probe(seg!.playlistLocation);
     t.same(played.streams.map((s) => s.codecName).sort(), ['aac', 'h264'], 'ffprobe plays the playlist');
     t.ok(played.duration >= recorded - 2.5, `the segments lose at most the last 2 s (${played.duration.toFixed(2)} s of ${recorded.toFixed(2)} s)`);
+  });
+
+  t.test('v2 StartEgress: media source to segments on S3 and thumbnails on local storage, each output its own storage', async (t) => {
+    const room = newRoom('v2');
+    const pub = await publish(t, room, 'hana', { audio: true, video: 'vp8', width: 640, height: 360, fps: 30 });
+    const s3c = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: S3RVER_SECRET } });
+    t.teardown(() => s3c.destroy());
+    const upload = new S3Upload({ accessKey: S3RVER_ACCESS_KEY, secret: S3RVER_SECRET, endpoint: s3.endpoint, bucket: 'hls', region: 'us-east-1', forcePathStyle: true });
+    const request = new StartEgressRequest({
+      roomName: room,
+      source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: pub.videoTrackSid! }, audio: new AudioConfig({ routes: [new AudioRoute({ match: { case: 'trackId', value: pub.audioTrackSid! } })] }) }) },
+      outputs: [
+        new Output({ config: { case: 'segments', value: new SegmentedFileOutput({ filenamePrefix: `v2/${room}/seg`, segmentDuration: SEGMENT_S }) }, storage: new StorageConfig({ provider: { case: 's3', value: upload } }) }),
+        new Output({ config: { case: 'images', value: new ImageOutput({ filenamePrefix: `v2/${room}-img/t`, captureInterval: 2 }) } }),
+      ],
+    });
+    const run = await runEgress(client, () => client.startEgress(request), { recordMs: 8_000 });
+    t.equal(run.final.status, EgressStatus.EGRESS_COMPLETE, `COMPLETE (${run.final.error})`);
+    const seg = run.final.segmentResults[0]!;
+    const stored = await s3c.send(new GetObjectCommand({ Bucket: 'hls', Key: seg.playlistName })).then((r) => r.Body!.transformToString());
+    t.equal(checkPlaylist(stored, { ended: true }).segments.length, Number(seg.segmentCount), 'the playlist is on S3 with every segment');
+    t.notOk(existsSync(local(seg.playlistName)), 'and not on local storage');
+    const jpegs = readdirSync(local(`v2/${room}-img`)).filter((f) => f.endsWith('.jpeg'));
+    t.equal(jpegs.length, Number(run.final.imageResults[0]?.imageCount), 'the thumbnails are on local storage');
+    t.ok(jpegs.length >= 3, `${jpegs.length} thumbnails`);
+  });
+
+  t.test('segment_output_max_duration: LIMIT_REACHED, with the playlist closed and every segment stored', async (t) => {
+    await suite.node.stop();
+    const limited = await startEgressNode(d, { session_limits: { segment_output_max_duration: '7s' } });
+    t.teardown(() => limited.stop());
+    const room = newRoom('limit');
+    const pub = await publish(t, room, 'ivan', { audio: true, video: 'vp8', width: 640, height: 360, fps: 30 });
+    const started = await client.startTrackCompositeEgress(
+      room,
+      { segments: new SegmentedFileOutput({ filenamePrefix: 'limit/{room_name}/seg', segmentDuration: SEGMENT_S }) },
+      { audioTrackId: pub.audioTrackSid, videoTrackId: pub.videoTrackSid, encodingOptions: EncodingOptionsPreset.H264_720P_30 },
+    );
+    const final = await waitForStatus(client, started.egressId, (s) => s >= EgressStatus.EGRESS_COMPLETE, 'the limit', 60_000);
+    t.equal(final.status, EgressStatus.EGRESS_LIMIT_REACHED, `LIMIT_REACHED (${final.error})`);
+    const seg = final.segmentResults[0]!;
+    const playlist = checkPlaylist(readFileSync(path.join(limited.outputDir, seg.playlistName), 'utf8'), { ended: true });
+    t.equal(playlist.segments.length, Number(seg.segmentCount), 'closed with every stored segment');
+    const total = playlist.segments.reduce((sum, s) => sum + s.duration, 0);
+    t.ok(total >= 5 && total <= 8, `about the 7 s limit recorded (${total.toFixed(2)} s)`);
   });
 }
