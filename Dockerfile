@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# LiveKit Egress (TypeScript) node image: Debian 12, Node 20, GStreamer, Chromium, Xvfb, PulseAudio.
+# LiveKit Egress (TypeScript) node image: Debian 12, Node 24, GStreamer, Chromium, Xvfb, PulseAudio,
+# and the compiled JavaScript (dist/, `npm run build`) run with no loader.
 #
 #   docker build -t egress .
 #   docker run --rm -e EGRESS_CONFIG_BODY="$(cat config.yaml)" --stop-timeout 21600 \
@@ -8,8 +9,8 @@
 # SIGTERM (`docker stop`) drains the node: give it a stop timeout as long as a recording may still run
 # (Docker's default is 10 s). SIGINT stops every job gracefully. Kubernetes: deploy/kubernetes/.
 
-# Node 20 comes from the official image: Debian 12's nodejs is 18.
-FROM node:20-bookworm-slim AS node
+# Node 24 LTS comes from the official image: Debian 12's nodejs is 18.
+FROM node:24-bookworm-slim AS node
 
 # Production npm modules, installed with that image's npm (the final image has no npm).
 FROM node AS deps
@@ -19,6 +20,22 @@ COPY shared/package.json shared/
 COPY supervisor/package.json supervisor/
 COPY handler/package.json handler/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# The compiled JavaScript (bin/build: tsc -b into dist/), with the dev modules (typescript) that only
+# this stage has. The type declarations and build info in dist/types are not needed to run it.
+FROM node AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY shared/package.json shared/
+COPY supervisor/package.json supervisor/
+COPY handler/package.json handler/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.base.json tsconfig.build.json tsconfig.build.shared.json ./
+COPY bin ./bin
+COPY shared/src ./shared/src
+COPY supervisor/src ./supervisor/src
+COPY handler/src ./handler/src
+RUN bin/build && rm -rf dist/types
 
 FROM debian:bookworm-slim
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -39,10 +56,12 @@ RUN node --version
 # The user the node runs as (uid 1000, as deployment.yaml expects), in the groups PulseAudio and the
 # sound devices are shared with. HOME holds Chrome's and PulseAudio's dot-files, TMPDIR the scratch
 # space (tmp_dir defaults to $TMPDIR/egress), XDG_RUNTIME_DIR PulseAudio's socket.
+# EGRESS_RUNTIME=dist: bin/egress runs dist/ only, never the sources through tsx.
 ENV HOME=/home/egress \
     TMPDIR=/home/egress/tmp \
     XDG_RUNTIME_DIR=/home/egress/.cache/xdgr \
-    NODE_ENV=production
+    NODE_ENV=production \
+    EGRESS_RUNTIME=dist
 RUN set -eux; \
     groupadd --gid 1000 egress; \
     useradd --uid 1000 --gid egress --groups pulse,pulse-access,audio \
@@ -54,11 +73,9 @@ COPY deploy/pulseaudio/egress.conf /etc/pulse/daemon.conf.d/egress.conf
 
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
+COPY package.json package-lock.json ./
 COPY bin ./bin
-COPY shared ./shared
-COPY supervisor ./supervisor
-COPY handler ./handler
+COPY --from=build /app/dist ./dist
 COPY deploy/docker/entrypoint.sh ./deploy/docker/entrypoint.sh
 
 # Recordings without cloud storage land under local_output_dir, which defaults to the working

@@ -126,11 +126,11 @@ function dockerfileProblems(text: string, dockerignore: string): string[] {
   if (!final) return ['no FROM'];
   if (final.image !== 'debian:bookworm-slim') problems.push(`final stage is ${final.image}, not debian:bookworm-slim`);
 
-  const nodeStage = stages.find((s) => /^node:20(\.\d+)*-bookworm-slim$/.test(s.image) && s.name);
-  if (!nodeStage) problems.push('no `FROM node:20-bookworm-slim AS …` stage');
+  const nodeStage = stages.find((s) => /^node:24(\.\d+)*-bookworm-slim$/.test(s.image) && s.name);
+  if (!nodeStage) problems.push('no `FROM node:24-bookworm-slim AS …` stage');
   const copies = final.body.filter((i) => i.cmd === 'COPY' || i.cmd === 'ADD').map((i) => ({ ins: i, ...copyParts(i) }));
   if (!copies.some((c) => c.from === nodeStage?.name && c.sources.includes('/usr/local/bin/node'))) {
-    problems.push('node is not copied from the node:20 stage');
+    problems.push('node is not copied from the node:24 stage');
   }
   if (!stages.some((s) => s.body.some((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args) && /--omit=dev\b/.test(i.args)))) {
     problems.push('no `npm ci --omit=dev`');

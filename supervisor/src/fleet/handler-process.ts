@@ -2,7 +2,6 @@
 // it finishes cleanly (sent `finished`), it dies (exit code or signal without `finished`), or it goes
 // silent (no heartbeat), in which case we kill it. Every process it reported is killed with it.
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { EgressInfo } from '@livekit/protocol';
 import type { Config } from '@egress/shared/config/types.ts';
 import { decodeInfo } from '@egress/shared/egress-info.ts';
@@ -10,9 +9,9 @@ import { EgressError } from '@egress/shared/errors.ts';
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type OutputReport, type ProcessReport, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
-import { TSX_EXEC_ARGV } from './tsx.ts';
+import { handlerEntry, TSX_EXEC_ARGV } from './tsx.ts';
 
-const HANDLER_MAIN = fileURLToPath(new URL('../../../handler/src/main.ts', import.meta.url));
+const HANDLER_MAIN = handlerEntry('main');
 const READY_TIMEOUT_MS = 10_000;
 const SILENCE_LIMIT_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
@@ -132,6 +131,12 @@ export class HandlerProcess {
   /** Graceful stop (EOS); resolves with the handler's EgressInfo at that moment. */
   async stop(reason: string): Promise<EgressInfo> {
     const reply = await this.call((id) => ({ type: 'stop', id, reason }));
+    return decodeInfo(reply.info!);
+  }
+
+  /** UpdateStream: the handler adds and removes the URLs; resolves with its EgressInfo after that. */
+  async updateStream(add: string[], remove: string[]): Promise<EgressInfo> {
+    const reply = await this.call((id) => ({ type: 'updateStream', id, add, remove }));
     return decodeInfo(reply.info!);
   }
 

@@ -1,14 +1,13 @@
 // Runs the recovery handler (handler/src/recover.ts) for a dead handler's outputs: media work stays
 // out of the supervisor, and a crash while recovering costs nothing but that attempt.
-import { fileURLToPath } from 'node:url';
 import { FileInfo, SegmentsInfo } from '@livekit/protocol';
 import { execa } from 'execa';
 import type { Config } from '@egress/shared/config/types.ts';
 import type { OutputReport } from '@egress/shared/ipc.ts';
 import { nowNs } from '@egress/shared/egress-info.ts';
-import { TSX_EXEC_ARGV } from './tsx.ts';
+import { handlerEntry, TSX_EXEC_ARGV } from './tsx.ts';
 
-const RECOVER_MAIN = fileURLToPath(new URL('../../../handler/src/recover.ts', import.meta.url));
+const RECOVER_MAIN = handlerEntry('recover');
 const RECOVERY_TIMEOUT_MS = 120_000;
 
 /** What handler/src/recover.ts prints, a line per output (its RecoveredSegments for segments). */
