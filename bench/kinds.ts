@@ -8,7 +8,11 @@
 //   4. the track composite again, published by the pion client (its audio and video sent in sync);
 //   5. participant egress (camera + microphone) → MP4;
 //   6. the participant again, to MP4 + HLS + thumbnails from one encode;
-//   7. audio-only room composite mixing 3 participants (tones 300/500/700 Hz) → OGG.
+//   7. the participant again, to MP4 + HLS + two RTMP servers (nginx-rtmp) from one encode;
+//   8. audio-only room composite mixing 3 participants (tones 300/500/700 Hz) → OGG.
+// Jobs 6 and 7 are also shown against job 5, the same source to a file alone.
+// Then the stream recovery times (RTMP, camera-like 720p): how long a killed server that comes back
+// takes to be streamed to again, and how long a stalled server (SIGSTOP) takes to be dropped.
 // For each: CPU cores (utime+stime of every process in the job's process groups, handler + gst-launch,
 // from /proc, over WINDOW_MS after WARMUP_MS), peak RSS (sum over those processes, sampled each second;
 // and the sum of their VmHWM), the load average before it, how busy the whole machine was, and the
@@ -18,12 +22,25 @@ import '../tests/rig/quiet-rtc.ts';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
-import { DirectFileOutput, EgressInfo, EgressStatus, EncodedFileOutput, EncodedFileType, EncodingOptionsPreset, ImageOutput, SegmentedFileOutput } from '@livekit/protocol';
+import {
+  DirectFileOutput,
+  EgressInfo,
+  EgressStatus,
+  EncodedFileOutput,
+  EncodedFileType,
+  EncodingOptionsPreset,
+  ImageOutput,
+  SegmentedFileOutput,
+  StreamInfo_Status,
+  StreamOutput,
+  StreamProtocol,
+} from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
 import { startLocalDeployment, type LocalDeployment } from '../tests/rig/deployment.ts';
 import { avSync, type AvSync } from '../tests/rig/probe.ts';
 import { startPionPublisher } from '../tests/rig/pion-publisher.ts';
 import { disposeRtc, startPublisher, type Publisher as RtcPublisher, type PublisherOptions } from '../tests/rig/publisher.ts';
+import { startRtmpServer, type RtmpServer } from '../tests/rig/rtmp-server.ts';
 
 /** What a job needs of a publisher, whichever client it is. */
 type Publisher = Pick<RtcPublisher, 'audioTrackSid' | 'videoTrackSid' | 'stop'>;
@@ -33,8 +50,9 @@ import { allStats, busyBetween, cpuByGroup, loadAverage, statusBytes, systemTime
 const WARMUP_MS = 3_000;
 /** BENCH_WINDOW_S lengthens the window (and so the recordings) to see A/V drift over a long recording. */
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_S ?? 30) * 1000;
-/** BENCH_ONLY: run only the jobs whose name contains it (the baseline always runs, for the ratios). */
-const ONLY = process.env.BENCH_ONLY;
+/** BENCH_ONLY: run only the jobs whose name contains one of its comma-separated parts (the baseline always runs, for the ratios). */
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const chosen = (name: string) => !ONLY || ONLY.some((part) => name.includes(part));
 const RSS_SAMPLE_MS = 1_000;
 /** A quiet pause between jobs, so one job's tail is not in the next one's load average. */
 const SETTLE_MS = 5_000;
@@ -53,7 +71,13 @@ interface JobSpec {
   sync?: boolean;
   /** Publish with the pion client (files, audio and video on one clock) instead of rtc-node. */
   pion?: boolean;
+  /** Also shown as a ratio to this job (the same source to a file alone). */
+  versus?: string;
 }
+
+/** The bench's RTMP servers (nginx-rtmp on 127.0.0.1), started in main. */
+const rtmp: RtmpServer[] = [];
+const PARTICIPANT_MP4 = 'participant (camera + mic) → MP4 720p30';
 
 const VIDEO: Partial<PublisherOptions> = { audio: true, video: 'vp8', width: 1280, height: 720, fps: 30 };
 const mp4 = (filepath: string) => new EncodedFileOutput({ fileType: EncodedFileType.MP4, filepath });
@@ -81,7 +105,7 @@ const JOBS: JobSpec[] = [
   // under load): this one shows the egress's own A/V error.
   { ...trackComposite('track composite 720p30 MP4, pion publisher (A/V sent in sync)', 'marker'), publishers: [{ identity: 'alice' }], pion: true },
   {
-    name: 'participant (camera + mic) → MP4 720p30',
+    name: PARTICIPANT_MP4,
     publishers: [{ identity: 'bob', ...VIDEO }],
     start: (client, room) => client.startParticipantEgress(room, 'bob', { file: mp4('kinds/participant-{room_name}') }, { encodingOptions: EncodingOptionsPreset.H264_720P_30 }),
   },
@@ -100,6 +124,23 @@ const JOBS: JobSpec[] = [
         },
         { encodingOptions: EncodingOptionsPreset.H264_720P_30 },
       ),
+    versus: PARTICIPANT_MP4,
+  },
+  {
+    name: 'participant → MP4 + HLS (4 s) + 2 RTMP, one encode',
+    publishers: [{ identity: 'bob', ...VIDEO }],
+    start: (client, room) =>
+      client.startParticipantEgress(
+        room,
+        'bob',
+        {
+          file: mp4('kinds/rtmp-{room_name}'),
+          segments: new SegmentedFileOutput({ filenamePrefix: 'kinds/rtmp-{room_name}-hls/seg', segmentDuration: 4 }),
+          stream: new StreamOutput({ protocol: StreamProtocol.RTMP, urls: rtmp.map((r, i) => r.url('live', `bench${i}-${room}`)) }),
+        },
+        { encodingOptions: EncodingOptionsPreset.H264_720P_30 },
+      ),
+    versus: PARTICIPANT_MP4,
   },
   {
     name: 'audio-only room composite, 3 participants → OGG',
@@ -256,6 +297,16 @@ function report(): void {
     ]);
   }
   printTable(table);
+  for (const r of results) {
+    const spec = JOBS.find((j) => j.name === r.name);
+    const base = results.find((b) => b.name === spec?.versus);
+    if (r.cores !== undefined && base?.cores) console.log(`${r.name}: ${ratioText(r.cores, base.cores)} the same source to a file alone`);
+  }
+  if (recovery.length) {
+    console.log('');
+    console.log('RTMP recovery (participant 720p30, camera-like picture):');
+    for (const line of recovery) console.log(`  ${line}`);
+  }
   const synced = results.filter((r) => JOBS.find((j) => j.name === r.name)?.sync);
   if (synced.length) {
     console.log('');
@@ -301,11 +352,63 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
   cleanups.push(() => node.stop());
   log(`node ready (pid ${node.pid}, output under ${node.node.outputDir}, log ${node.node.logPath})`);
   const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret, { requestTimeout: 60 });
+  rtmp.push(await startRtmpServer(), await startRtmpServer());
+  cleanups.push(() => Promise.all(rtmp.map((r) => r.stop())));
   for (const [i, spec] of JOBS.entries()) {
-    if (ONLY && i > 0 && !spec.name.includes(ONLY)) continue;
+    if (i > 0 && !chosen(spec.name)) continue;
     if (i > 0) await sleep(SETTLE_MS);
     results.push(await runJob(d, node, client, spec, i));
   }
+  if (chosen('RTMP recovery')) await measureRecovery(d, client, rtmp[0]!).catch((err: unknown) => recovery.push(`FAILED: ${errText(err)}`));
 }
+
+const recovery: string[] = [];
+
+/** A killed server that returns, then a stalled one: how long the egress takes to notice each. */
+async function measureRecovery(d: LocalDeployment, client: EgressClient, server: RtmpServer): Promise<void> {
+  await sleep(SETTLE_MS);
+  const room = `kinds-recovery-${Date.now()}`;
+  const key = `recovery-${room}`;
+  log('RTMP recovery: a participant streaming to one server');
+  const pub = await startPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: 'cam', ...VIDEO, picture: 'camera' });
+  livePublishers.add(pub);
+  const getInfo = async (id: string) => (await client.listEgress({ egressId: id }))[0];
+  let egressId: string | undefined;
+  try {
+    await sleep(1_000);
+    const started = await client.startParticipantEgress(room, 'cam', { stream: new StreamOutput({ protocol: StreamProtocol.RTMP, urls: [server.url('live', key)] }) }, { encodingOptions: EncodingOptionsPreset.H264_720P_30 });
+    egressId = started.egressId;
+    const publishing = (what: string) => waitUntil(what, async () => ((await server.publishing(key)) ? true : undefined), 60_000, 100);
+    await publishing('first publish');
+    await sleep(12_000); // up (10 s): a URL that dies sooner is taken for a bad one
+    await server.kill();
+    await sleep(2_000);
+    const restarted = performance.now();
+    await server.restart();
+    await publishing('publishing again');
+    const back = (performance.now() - restarted) / 1000;
+    recovery.push(`a killed server back after 2 s: streamed to again ${back.toFixed(1)} s after it restarted (retries back off 1, 2, 4, 8 s)`);
+    log(`  ${recovery.at(-1)}`);
+    await sleep(5_000);
+    const pid = server.pid();
+    process.kill(pid, 'SIGSTOP');
+    const stalled = performance.now();
+    try {
+      await waitUntil('the stalled URL to be dropped', async () => (streamFailed(await getInfo(started.egressId)) ? true : undefined), 300_000, 500);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const dropped = (performance.now() - stalled) / 1000;
+    recovery.push(`a stalled server (SIGSTOP): dropped ${dropped.toFixed(1)} s later (30 s without progress, after loopback's TCP buffers filled)`);
+    log(`  ${recovery.at(-1)}`);
+  } finally {
+    if (egressId) await client.stopEgress(egressId).catch(() => undefined);
+    await pub.stop();
+    livePublishers.delete(pub);
+  }
+}
+
+const streamFailed = (info: EgressInfo | undefined): boolean =>
+  !!info && (info.status >= EgressStatus.EGRESS_COMPLETE || info.streamResults.some((s) => s.status === StreamInfo_Status.FAILED));
 
 await runBench('bench:kinds', main, report);

@@ -46,8 +46,21 @@ process.on('message', (m: SupervisorMessage) => {
     case 'inspect':
       void inspect(m.id);
       return;
+    case 'updateStream':
+      void updateStream(m.id, m.add, m.remove);
+      return;
   }
 });
+
+async function updateStream(id: number, add: string[], remove: string[]): Promise<void> {
+  try {
+    if (!egress) throw new EgressError('not_found', 'egress not found');
+    await send({ type: 'reply', id, info: encodeInfo(await egress.updateStream(add, remove)) });
+  } catch (err) {
+    const e = toEgressError(err);
+    await send({ type: 'reply', id, error: { code: e.code, message: e.message } });
+  }
+}
 
 async function inspect(id: number): Promise<void> {
   try {

@@ -49,6 +49,11 @@ export const errors = {
   incompatibleCodec: (outputType: string, codec: string) => new EgressError('invalid_argument', `format ${outputType} incompatible with codec ${codec}`),
   noCompatibleFileType: () => new EgressError('invalid_argument', 'no supported file output type is compatible with the selected codecs'),
   invalidUrl: (url: string, reason: string) => new EgressError('invalid_argument', `invalid url ${url}: ${reason}`),
+  notStreaming: () => new EgressError('invalid_argument', 'UpdateStream called on non-streaming egress'),
+  /** `status`: the EgressStatus name without its EGRESS_ prefix. */
+  cannotUpdate: (status: string) => new EgressError('failed_precondition', `egress with status ${status} cannot be updated`),
+  streamNotFound: (url: string) => new EgressError('not_found', `stream ${url} not found`),
+  twitchIngest: (reason: string) => new EgressError('unavailable', `could not find a twitch ingest server: ${reason}`),
   nonLiveStream: () => new EgressError('invalid_argument', 'stream output for non-live pipeline is not yet supported'),
   retryUnsupported: () => new EgressError('failed_precondition', 'output configuration does not support retry'),
   assumeRoleDisabled: () => new EgressError('permission_denied', 'S3 upload using AssumeRole is disabled for this account'),

@@ -38,6 +38,7 @@ export type SupervisorMessage =
   /** `plan`: planPipeline's result, computed once by the supervisor; the handler does not re-plan. */
   | { type: 'start'; request: string; config: Config; plan: PipelineConfig }
   | { type: 'stop'; id: number; reason: string }
+  | { type: 'updateStream'; id: number; add: string[]; remove: string[] }
   | { type: 'inspect'; id: number };
 
 /** Handler → supervisor. */

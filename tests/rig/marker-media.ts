@@ -1,7 +1,7 @@
 // The rig's synthetic media, shared by every publisher (rtc-node, pion, browser) so that any output
 // can be checked for A/V sync: every second of media time starts with a 100 ms 1 kHz beep and a
 // 100 ms full-white flash. In between: a tone (220 Hz unless a publisher picks its own, which tells
-// publishers apart in a mix) and a bar moving every frame, so consecutive frames differ.
+// publishers apart in a mix) and a bar moving every frame, through the flash too, so consecutive frames differ.
 import { spawn } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -45,15 +45,12 @@ export function markerVideo(index: number, fps: number, width: number, height: n
   const data = new Uint8Array(lumaSize + 2 * ((width / 2) * (height / 2)));
   data.fill(128, lumaSize);
   const msInSecond = ((index * 1000) / fps) % 1000;
-  if (msInSecond < MARKER_MS) {
-    data.fill(Y_FLASH, 0, lumaSize);
-  } else {
-    data.fill(Y_BACKGROUND, 0, lumaSize);
-    const x0 = (index * BAR_STEP) % width;
-    for (let y = 0; y < height; y++) {
-      const row = y * width;
-      for (let x = x0; x < x0 + BAR_WIDTH; x++) data[row + (x % width)] = Y_BAR;
-    }
+  // The bar moves through the flash too, so that pictures sampled on the flash still differ.
+  data.fill(msInSecond < MARKER_MS ? Y_FLASH : Y_BACKGROUND, 0, lumaSize);
+  const x0 = (index * BAR_STEP) % width;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = x0; x < x0 + BAR_WIDTH; x++) data[row + (x % width)] = Y_BAR;
   }
   return data;
 }

@@ -218,12 +218,28 @@ export interface VideoChanges {
 /** Mean luma (full-range gray) below which a frame counts as black. */
 const BLACK_LUMA = 24;
 
-/** Seconds of black video (what the egress shows for a muted or absent camera). */
-export async function blackSeconds(path: string): Promise<number> {
+export interface Spell {
+  start: number;
+  end: number;
+}
+
+/**
+ * Spells of black video (what the egress shows for a muted or absent camera), at least minSeconds
+ * long, in file time. The first frame's time is returned too: a file's video may begin after 0.
+ */
+export async function blackSpells(path: string, minSeconds = 0.3): Promise<{ firstFrame: number; spells: Spell[] }> {
   const stats = await grayFrameStats(path);
-  let black = 0;
-  for (let i = 1; i < stats.length; i++) if (stats[i - 1]!.meanLuma < BLACK_LUMA) black += stats[i]!.time - stats[i - 1]!.time;
-  return black;
+  const spells: Spell[] = [];
+  let open: number | undefined;
+  for (let i = 0; i < stats.length; i++) {
+    const black = stats[i]!.meanLuma < BLACK_LUMA;
+    if (black && open === undefined) open = stats[i]!.time;
+    if ((!black || i === stats.length - 1) && open !== undefined) {
+      if (stats[i]!.time - open >= minSeconds) spells.push({ start: open, end: stats[i]!.time });
+      open = undefined;
+    }
+  }
+  return { firstFrame: stats[0]?.time ?? NaN, spells };
 }
 
 export async function videoChanges(path: string): Promise<VideoChanges> {

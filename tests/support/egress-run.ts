@@ -10,7 +10,11 @@ import { waitFor } from './wait.ts';
 export interface EgressRun {
   started: EgressInfo;
   final: EgressInfo;
-  /** When livekit-server first listed it ACTIVE. */
+  /**
+   * When recording began: its outputs' started_at (their first frame), or, when there are none or
+   * their clock disagrees with ours (a remote deployment), when livekit-server first listed it ACTIVE.
+   * Polling sees ACTIVE late, by up to a second on a loaded machine, which made files look too long.
+   */
   activeAt: number;
   /** When StopEgress was sent (or the egress ended by itself). */
   stopAt: number;
@@ -51,7 +55,11 @@ export async function runEgress(
     stopAt = Date.now();
   }
   const final = await waitForStatus(client, started.egressId, (s) => s >= EgressStatus.EGRESS_COMPLETE, `${started.egressId} ended`, 60_000);
-  return { started, final, activeAt, stopAt };
+  // An output's started_at is its time 0 (the first frame); the egress's own is when it was requested.
+  const recorded = [...final.fileResults, ...final.segmentResults, ...final.imageResults].map((r) => Number(r.startedAt / 1_000_000n)).filter((ms) => ms > 0);
+  const startedAt = recorded.length ? Math.min(...recorded) : activeAt;
+  const sameClock = startedAt <= activeAt && startedAt > activeAt - 10_000;
+  return { started, final, activeAt: sameClock ? startedAt : activeAt, stopAt };
 }
 
 // ---- checks of a run's output (ffprobe and content analysis) ----

@@ -95,22 +95,37 @@ t.test('memory headroom', async (t) => {
 t.test('overload: stop the heaviest after 10 s above 95%, kill it after the grace', async (t) => {
   const g = new OverloadGuard(0.8, 30_000);
   const jobs = [
-    { egressId: 'light', cpu: 0.2, cost: 0.5 },
-    { egressId: 'heavy', cpu: 1.2, cost: 0.5 },
-    { egressId: 'heaviest-within-cost', cpu: 1.5, cost: 2 },
+    { egressId: 'light', cpu: 0.2, cost: 0.5, recording: true },
+    { egressId: 'heavy', cpu: 1.2, cost: 0.5, recording: true },
+    { egressId: 'heaviest-within-cost', cpu: 1.5, cost: 2, recording: true },
   ];
   let now = 0;
   for (let i = 1; i < HIGH_TICKS_BEFORE_STOP; i++) t.equal(g.tick(0.99, jobs, (now += 1000)), undefined, `tick ${i}: nothing yet`);
   t.same(g.tick(0.99, jobs, (now += 1000)), { kind: 'stop', egressId: 'heavy' }, 'the heaviest job over its own cost is stopped');
-  t.equal(g.tick(0.99, jobs, (now += 29_000)), undefined, 'within the grace: wait');
-  t.same(g.tick(0.99, jobs, now + 1000), { kind: 'kill', egressId: 'heavy', cpu: 1.2 }, 'still high 30 s later: killed');
+  // Stopped, it is ENDING: no longer a candidate, but still the one killed if the load stays.
+  const ending = jobs.map((j) => (j.egressId === 'heavy' ? { ...j, recording: false } : j));
+  t.equal(g.tick(0.99, ending, (now += 29_000)), undefined, 'within the grace: wait');
+  t.same(g.tick(0.99, ending, now + 1000), { kind: 'kill', egressId: 'heavy', cpu: 1.2 }, 'still high 30 s later: killed');
+});
+
+t.test('overload: only recording jobs are stopped, and the streak counts from the second one', async (t) => {
+  const g = new OverloadGuard(0.8, 30_000);
+  const starting = [
+    { egressId: 'active', cpu: 0.3, cost: 0.5, recording: true },
+    { egressId: 'starting', cpu: 0, cost: 0.5, recording: false },
+  ];
+  let now = 0;
+  for (let i = 0; i < 20; i++) t.equal(g.tick(0.99, starting, (now += 1000)), undefined, 'one recording job and one starting: nothing');
+  const both = starting.map((j) => ({ ...j, recording: true }));
+  for (let i = 1; i < HIGH_TICKS_BEFORE_STOP; i++) t.equal(g.tick(0.99, both, (now += 1000)), undefined, `tick ${i} with both recording`);
+  t.same(g.tick(0.99, both, now + 1000), { kind: 'stop', egressId: 'active' }, 'the heaviest recording job, 10 s after the second started');
 });
 
 t.test('overload: no action for one job, at or below the threshold, or once load falls', async (t) => {
   const g = new OverloadGuard(0.8, 30_000);
   let now = 0;
-  for (let i = 0; i < 20; i++) t.equal(g.tick(0.99, [{ egressId: 'only', cpu: 2, cost: 0.5 }], (now += 1000)), undefined);
-  const jobs = [{ egressId: 'a', cpu: 1, cost: 0.5 }, { egressId: 'b', cpu: 0.5, cost: 0.5 }];
+  for (let i = 0; i < 20; i++) t.equal(g.tick(0.99, [{ egressId: 'only', cpu: 2, cost: 0.5, recording: true }], (now += 1000)), undefined);
+  const jobs = [{ egressId: 'a', cpu: 1, cost: 0.5, recording: true }, { egressId: 'b', cpu: 0.5, cost: 0.5, recording: true }];
   for (let i = 0; i < 20; i++) t.equal(g.tick(0.95, jobs, (now += 1000)), undefined, 'exactly at 0.95 is not above');
   const h = new OverloadGuard(0.8, 30_000);
   for (let i = 0; i < HIGH_TICKS_BEFORE_STOP - 1; i++) h.tick(0.99, jobs, (now += 1000));
@@ -119,5 +134,5 @@ t.test('overload: no action for one job, at or below the threshold, or once load
   t.equal(new OverloadGuard(0.98, 1).threshold, 0.99, 'a cap of 0.95 or more moves the threshold halfway to 1');
   const stopped = new OverloadGuard(0.8, 30_000);
   for (let i = 0; i < HIGH_TICKS_BEFORE_STOP; i++) stopped.tick(0.99, jobs, (now += 1000));
-  t.equal(stopped.tick(0.99, [jobs[1]!, { egressId: 'c', cpu: 0.1, cost: 0.5 }], now + 31_000), undefined, 'the stopped job ended: nothing to kill');
+  t.equal(stopped.tick(0.99, [jobs[1]!, { egressId: 'c', cpu: 0.1, cost: 0.5, recording: true }], now + 31_000), undefined, 'the stopped job ended: nothing to kill');
 });

@@ -7,12 +7,15 @@ import { execa } from 'execa';
 import {
   GDP_HEADER_LENGTH,
   GST_NONE,
+  GdpParser,
   GdpWriter,
   gdpBufferHeader,
   gdpCaps,
   gdpPreamble,
+  gdpRebasedHeader,
   gdpSegment,
   gdpStreamStart,
+  type GdpPacket,
 } from '../../handler/src/gst/gdp.ts';
 import { startGst } from '../../handler/src/gst/runner.ts';
 
@@ -233,4 +236,148 @@ t.test('real gst: a 1 s stall in video (PTS gap) keeps its place on the timeline
   const gaps = times.slice(1).map((time, i) => time - (times[i] ?? 0));
   const largest = Math.max(...gaps);
   t.ok(Math.abs(largest - (1 + 1 / 30)) < 0.01, `largest gap between frames ${largest.toFixed(3)} s ≈ 1.033 s`);
+});
+
+// ---------------------------------------------------------------------------------------------------
+// GdpParser and gdpRebasedHeader: reading what gst's own gdppay writes (the stream outputs)
+// ---------------------------------------------------------------------------------------------------
+
+type BufferPacket = Extract<GdpPacket, { type: 'buffer' }>;
+type SegmentPacket = Extract<GdpPacket, { type: 'segment' }>;
+
+/** What `gst-launch-1.0 -q <source> ! gdppay ! fdsink fd=1` writes (gdppay's defaults: header CRC on). */
+async function gdppay(source: string[]): Promise<Buffer> {
+  const { stdout } = await execa('gst-launch-1.0', ['-q', ...source, '!', 'gdppay', '!', 'fdsink', 'fd=1'], { encoding: 'buffer' });
+  return Buffer.from(stdout);
+}
+
+/** A small deterministic PRNG (mulberry32), so a failing chunking can be replayed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Feeds `data` to a parser in random chunks of 1..max bytes. */
+function parseChunked(data: Buffer, seed: number, max = 300): GdpPacket[] {
+  const parser = new GdpParser();
+  const rand = random(seed);
+  const out: GdpPacket[] = [];
+  for (let at = 0; at < data.length; ) {
+    const n = 1 + Math.floor(rand() * max);
+    out.push(...parser.push(data.subarray(at, at + n)));
+    at += n;
+  }
+  return out;
+}
+
+const buffersOf = (packets: GdpPacket[]) => packets.filter((p): p is BufferPacket => p.type === 'buffer');
+
+t.test('GdpParser on a real gdppay stream: AAC', { timeout: 60_000 }, async (t) => {
+  const data = await gdppay(['audiotestsrc', 'num-buffers=20', '!', 'avenc_aac', '!', 'aacparse']);
+  const whole = new GdpParser().push(data);
+  for (const seed of [1, 2, 3]) {
+    const packets = parseChunked(data, seed);
+    t.same(packets.map((p) => p.type), whole.map((p) => p.type), `seed ${seed}: chunking changes nothing`);
+    t.ok(Buffer.concat(packets.map((p) => p.packet)).equals(data), `seed ${seed}: the packets are the stream, byte for byte`);
+  }
+  const oneByte = parseChunked(data, 9, 1);
+  t.equal(oneByte.length, whole.length, 'one byte at a time');
+
+  t.same(whole.slice(0, 3).map((p) => p.type), ['event', 'caps', 'segment'], 'stream-start, caps, segment');
+  t.ok(whole[0]!.packet.subarray(GDP_HEADER_LENGTH).toString().startsWith('GstEventStreamStart'));
+  t.match(whole[1]!.packet.subarray(GDP_HEADER_LENGTH).toString(), /^audio\/mpeg, .*mpegversion=\(int\)4/);
+  const segment = whole[2] as SegmentPacket;
+  t.equal(segment.start, 0n);
+  t.equal(segment.base, 0n);
+  t.ok(whole.some((p) => p.type === 'event' && p.packet.subarray(GDP_HEADER_LENGTH).toString().startsWith('GstTagList')), 'tag events are events');
+  const buffers = buffersOf(whole);
+  // 20 × 1024 samples in, plus the encoder's 1024-sample priming delay flushed at EOS: 21 AAC frames.
+  t.equal(buffers.length, 21, 'num-buffers + the one frame of encoder delay');
+  t.ok(buffers.every((b) => b.keyFrame), 'AAC frames are not delta units');
+  t.equal(buffers[0]!.ptsNs, 0n);
+  t.ok(buffers.every((b, i) => i === 0 || b.ptsNs > buffers[i - 1]!.ptsNs), 'PTS increasing');
+  t.equal(buffers[1]!.ptsNs, 23_219_954n, '1024 samples at 44.1 kHz');
+  t.ok(whole.every((p) => (p.packet[2]! & 1) === 1), 'gdppay\'s default: header CRC flagged');
+});
+
+t.test('GdpParser, gdpRebasedHeader and gdpdepay on a real H.264 stream', { timeout: 120_000 }, async (t) => {
+  const data = await gdppay(['videotestsrc', 'num-buffers=30', '!', 'x264enc', 'key-int-max=10', 'tune=zerolatency', '!', 'h264parse']);
+  const packets = parseChunked(data, 42, 4000);
+  t.ok(Buffer.concat(packets.map((p) => p.packet)).equals(data), 'the packets are the stream, byte for byte');
+  t.same(packets.slice(0, 3).map((p) => p.type), ['event', 'caps', 'segment']);
+  const caps = packets[1]!;
+  t.match(caps.packet.subarray(GDP_HEADER_LENGTH).toString(), /^video\/x-h264, .*stream-format=\(string\)avc/);
+  const segment = packets[2] as SegmentPacket;
+  t.equal(segment.start, 3_600_000_000_000_000n, 'x264enc\'s segment starts at 1000 hours');
+  t.equal(segment.base, 0n);
+  const buffers = buffersOf(packets);
+  t.equal(buffers.length, 30, 'num-buffers');
+  t.same(buffers.flatMap((b, i) => (b.keyFrame ? [i] : [])), [0, 10, 20], 'key frames every key-int-max');
+  t.equal(buffers[0]!.ptsNs, segment.start, 'the first frame at the segment start');
+  t.equal(buffers[1]!.ptsNs - buffers[0]!.ptsNs, 33_333_333n, '30 fps');
+  const offset = segment.start - segment.base;
+
+  /** What UrlStream writes: stream-start, caps, a segment at 0, then the buffers from a key frame on, rebased. */
+  const rebased = (from: number) => {
+    const baseNs = buffers[from]!.ptsNs - offset;
+    return Buffer.concat([
+      gdpStreamStart('v'),
+      caps.packet,
+      gdpSegment(),
+      ...buffers.slice(from).flatMap((b) => [gdpRebasedHeader(b.packet, offset + baseNs), b.packet.subarray(GDP_HEADER_LENGTH)]),
+    ]);
+  };
+  const dir = await tempDir(t);
+  for (const [from, frames] of [[0, 30], [10, 20]] as const) {
+    const out = join(dir, `from-${from}.mp4`);
+    await execa('gst-launch-1.0', ['-q', 'fdsrc', 'fd=0', '!', 'gdpdepay', '!', 'h264parse', '!', 'mp4mux', '!', 'filesink', `location=${out}`], { input: rebased(from) });
+    const info = await probe(out);
+    t.equal(info.streams[0]?.codec_name, 'h264', `from frame ${from}: H.264`);
+    t.equal(info.streams[0]?.nb_frames, String(frames), `from frame ${from}: ${frames} frames`);
+    const times = await packetTimes(out);
+    t.equal(times[0], 0, `from frame ${from}: starts at 0`);
+    const duration = Number(info.format.duration);
+    t.ok(Math.abs(duration - frames / 30) < 0.05, `from frame ${from}: duration ${duration} ≈ ${(frames / 30).toFixed(3)} s`);
+  }
+});
+
+t.test('gdpRebasedHeader', async (t) => {
+  const payload = Buffer.from([9, 8, 7]);
+  const packet = (pts: bigint, dts: bigint) => {
+    const h = gdpBufferHeader(payload.length, pts, 20_000_000n);
+    h.writeBigUInt64BE(dts, 44);
+    h.writeUInt16BE(1 << 13, 42); // a delta unit
+    h[2] = 0b11; // header and payload CRC
+    h.writeUInt16BE(0xbeef, 58);
+    h.writeUInt16BE(0xcafe, 60);
+    return Buffer.concat([h, payload]);
+  };
+  const cases: [name: string, pts: bigint, dts: bigint, offset: bigint, wantPts: bigint, wantDts: bigint][] = [
+    ['both moved back', 5n * NS, 4n * NS, 3n * NS, 2n * NS, 1n * NS],
+    ['offset 0: unchanged', 5n * NS, 4n * NS, 0n, 5n * NS, 4n * NS],
+    ['exactly at the offset: 0', 3n * NS, 3n * NS, 3n * NS, 0n, 0n],
+    ['before the offset: clamped at 0', 5n * NS, 2n * NS, 3n * NS, 2n * NS, 0n],
+    ['both before: both 0', 1n, 0n, 3n * NS, 0n, 0n],
+    ['no DTS (NONE) stays NONE', 5n * NS, GST_NONE, 3n * NS, 2n * NS, GST_NONE],
+    ['no PTS (NONE) stays NONE', GST_NONE, 4n * NS, 3n * NS, GST_NONE, 1n * NS],
+    ['x264enc\'s 1000 hours', 3_600_000_033_333_333n, 3_600_000_033_333_333n, 3_600_000_000_000_000n, 33_333_333n, 33_333_333n],
+  ];
+  for (const [name, pts, dts, offset, wantPts, wantDts] of cases) {
+    const p = packet(pts, dts);
+    const before = Buffer.from(p);
+    const h = gdpRebasedHeader(p, offset);
+    t.equal(h.length, GDP_HEADER_LENGTH, `${name}: the header alone`);
+    t.equal(h.readBigUInt64BE(10), wantPts, `${name}: pts`);
+    t.equal(h.readBigUInt64BE(44), wantDts, `${name}: dts`);
+    t.equal(h[2], 0b10, `${name}: header CRC flag cleared, payload CRC flag kept`);
+    t.equal(h.readUInt16BE(58), 0, `${name}: header CRC zeroed`);
+    t.equal(h.readUInt16BE(60), 0xcafe, `${name}: payload CRC kept`);
+    const same = (from: number, to: number) => h.subarray(from, to).equals(p.subarray(from, to));
+    t.ok(same(0, 2) && same(3, 10) && same(18, 44) && same(52, 58), `${name}: every other field copied (type, length, duration, offsets, flags)`);
+    t.ok(p.equals(before), `${name}: the packet is not changed`);
+  }
 });

@@ -31,7 +31,7 @@ t.test('containers and encoders', async (t) => {
     [
       'images only',
       { video: { ...V, encode: false }, branches: [{ type: 'images', name: 'out0', location: 'i_%05d.jpeg', captureIntervalS: 5, width: 320, height: 180 }] },
-      ['jpegenc', 'multifilesink', 'post-messages=true', 'video/x-raw,framerate=1/5', 'video/x-raw,pixel-aspect-ratio=1/1,width=320,height=180'],
+      ['jpegenc', 'multifilesink', 'post-messages=true', 'video/x-raw,framerate=1/5', 'video/x-raw,pixel-aspect-ratio=1/1,width=320,height=180', 'video/x-raw,format=RGB'],
     ],
   ];
   for (const [name, g, want] of cases) {

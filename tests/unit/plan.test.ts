@@ -24,6 +24,7 @@ import {
   SegmentedFileOutput,
   SegmentedFileSuffix,
   StorageConfig as ProtoStorageConfig,
+  StreamInfo_Status,
   StreamOutput,
   StreamProtocol,
   VideoCodec,
@@ -45,11 +46,11 @@ import {
 } from '@livekit/protocol';
 import type { Config } from '../../shared/src/config/types.ts';
 import { EgressError } from '../../shared/src/errors.ts';
-import { unservedReason } from '../../shared/src/plan/capabilities.ts';
-import { redactStreamUrl } from '../../shared/src/plan/outputs/stream.ts';
+import { SERVED, unservedReason } from '../../shared/src/plan/capabilities.ts';
+import { redactStreamUrl, UNSAFE_URL_CHARS, validateStreamUrl } from '../../shared/src/plan/outputs/stream.ts';
 import { resolveSdkPlaceholders } from '../../shared/src/plan/outputs/sdk-placeholders.ts';
 import { checkOutputPath } from '../../shared/src/plan/path-safety.ts';
-import type { FileOutputPlan, ImageOutputPlan, PipelineConfig, SegmentsOutputPlan } from '../../shared/src/plan/pipeline-config.ts';
+import type { FileOutputPlan, ImageOutputPlan, PipelineConfig, SegmentsOutputPlan, StreamOutputPlan } from '../../shared/src/plan/pipeline-config.ts';
 import { planPipeline } from '../../shared/src/plan/plan.ts';
 import {
   applyPlaceholders,
@@ -735,9 +736,13 @@ t.test('capabilities: what this node serves', async (t) => {
   t.equal(unservedReason(plan(rc({ audioOnly: true, fileOutputs: [encFile()] }))), undefined, 'SDK room audio');
   t.equal(unservedReason(plan(rc({ fileOutputs: [encFile()] }))), 'web sources are not served by this node');
   t.equal(unservedReason(plan(rc({ audioOnly: true, segmentOutputs: [new SegmentedFileOutput()] }))), undefined, 'SDK room audio to HLS');
-  t.equal(unservedReason(plan(rc({ audioOnly: true, streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] })] }))), 'stream outputs are not served by this node');
+  t.equal(unservedReason(plan(rc({ audioOnly: true, streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] })] }))), undefined, 'SDK room audio to RTMP');
   t.equal(unservedReason(plan(v2({ source: media({ video: { case: 'videoTrackId', value: 'T' } }), outputs: [imgOut()] }))), undefined, 'v2 media to thumbnails');
-  t.equal(unservedReason(plan(rc({ audioOnly: true, fileOutputs: [encFile()], streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] })] }))), 'stream outputs are not served by this node', 'one unserved output is enough');
+  const fileAndStream = plan(rc({ audioOnly: true, fileOutputs: [encFile()], streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] })] }));
+  t.equal(unservedReason(fileAndStream), undefined, 'file + stream');
+  // SERVED's type has every served output as `true`: a node that serves no streams needs the cast.
+  const noStreams = { ...SERVED, outputs: { ...SERVED.outputs, stream: false } } as unknown as typeof SERVED;
+  t.equal(unservedReason(fileAndStream, noStreams), 'stream outputs are not served by this node', 'one unserved output is enough');
 });
 
 t.test('stream URL redaction (§11.6)', async (t) => {
@@ -746,6 +751,113 @@ t.test('stream URL redaction (§11.6)', async (t) => {
   t.equal(redactStreamUrl('rtmp://h/app/abc live=1'), 'rtmp://h/app/{a...c} live=1');
   t.equal(redactStreamUrl('rtmp://h/app/ab'), 'rtmp://h/app/{}');
   t.equal(redactStreamUrl('srt://h:1?streamid=x'), 'srt://h:1?streamid=x', 'SRT unredacted');
+});
+
+t.test('stream URL redaction: mux:// and twitch:// shorthands, key lengths', async (t) => {
+  const cases: [string, string][] = [
+    ['mux://abcdefghijk', 'mux://{abc...ijk}'],
+    ['twitch://live_123456_abcdef', 'twitch://{liv...def}'],
+    ['twitch://strmkey', 'twitch://{st...ey}'],
+    ['mux://abcdef', 'mux://{ab...ef}'],
+    ['mux://abcde', 'mux://{a...e}'],
+    ['mux://abc', 'mux://{a...c}'],
+    ['mux://ab', 'mux://{}'],
+    ['twitch://', 'twitch://{}'],
+    ['MUX://abcdefghi', 'MUX://{abc...ghi}'],
+    // Key lengths on an RTMP URL: 9+ shows 3 each side, 6+ 2, 3+ 1, less nothing.
+    ['rtmp://h/app/123456789', 'rtmp://h/app/{123...789}'],
+    ['rtmp://h/app/12345678', 'rtmp://h/app/{12...78}'],
+    ['rtmp://h/app/123456', 'rtmp://h/app/{12...56}'],
+    ['rtmp://h/app/12345', 'rtmp://h/app/{1...5}'],
+    ['rtmp://h/app/123', 'rtmp://h/app/{1...3}'],
+    ['rtmp://h/app/', 'rtmp://h/app/{}'],
+    // The planned form of mux:// (expanded) is redacted like any RTMPS URL.
+    ['rtmps://global-live.mux.com:443/app/abcdefghijk', 'rtmps://global-live.mux.com:443/app/{abc...ijk}'],
+  ];
+  for (const [url, want] of cases) t.equal(redactStreamUrl(url), want, url);
+  t.equal(redactStreamUrl('wss://h/ws?token=x'), 'wss://h/ws?token=x', 'websocket URLs are not stream-key URLs');
+});
+
+t.test('validateStreamUrl: characters gst-launch gives meaning to are refused', async (t) => {
+  const reason = 'quotes, backslashes, spaces and control characters are not allowed';
+  const bad: [string, string, 'rtmp' | 'srt' | 'websocket'][] = [
+    ['double quote', 'rtmp://h/app/key"', 'rtmp'],
+    ['quote that would end the property', 'rtmp://h/app/k" ! filesink location="/tmp/x', 'rtmp'],
+    ['space', 'rtmp://h/app/my key', 'rtmp'],
+    ['backslash', 'rtmp://h/app/ke\\y', 'rtmp'],
+    ['control character', 'rtmp://h/app/key\x01', 'rtmp'],
+    ['DEL', 'rtmp://h/app/key\x7f', 'rtmp'],
+    ['tab', 'rtmp://h/app/key\tlive=1', 'rtmp'],
+    ['newline', 'rtmp://h/app/key\n', 'rtmp'],
+    ['no-break space', 'rtmp://h/app/key\u00a0x', 'rtmp'],
+    ['two spaces before live=1', 'rtmp://h/app/key  live=1', 'rtmp'],
+    ['live=1 not at the end', 'rtmp://h/app/key live=1 x', 'rtmp'],
+    ['space in a mux key', 'mux://my key', 'rtmp'],
+    ['quote in a twitch key', 'twitch://k"ey', 'rtmp'],
+    ['SRT quote', 'srt://h:9000?streamid="x"', 'srt'],
+    ['SRT space in the query', 'srt://h:9000?streamid=a b', 'srt'],
+    ['SRT backslash', 'srt://h:9000?streamid=a\\b', 'srt'],
+    ['SRT tab', 'srt://h:9000?streamid=a\tb', 'srt'],
+    ['live=1 is an RTMP option only', 'srt://h:9000?streamid=x live=1', 'srt'],
+    ['websocket space', 'wss://h/ws?a=b c', 'websocket'],
+  ];
+  for (const [what, url, kind] of bad) {
+    t.throws(() => validateStreamUrl(url, kind), new EgressError('invalid_argument', `invalid url ${url}: ${reason}`), `${what}: ${JSON.stringify(url)}`);
+    t.ok(UNSAFE_URL_CHARS.test(kind === 'rtmp' ? url.replace(/ live=1$/, '') : url), `${what}: UNSAFE_URL_CHARS agrees`);
+  }
+  // Refused before the scheme is looked at: the error names the character problem, not the scheme.
+  t.throws(() => validateStreamUrl('http://h/a b', 'rtmp'), { message: `invalid url http://h/a b: ${reason}` });
+
+  const good: [string, string, 'rtmp' | 'srt' | 'websocket', string?][] = [
+    ['live=1', 'rtmp://h/app/key live=1', 'rtmp'],
+    ['rtmps with a path', 'rtmps://h:443/p/app/key?x=1&y=2', 'rtmp'],
+    ['mux with live=1', 'mux://key live=1', 'rtmp', 'rtmps://global-live.mux.com:443/app/key live=1'],
+    ['mux expanded', 'mux://abc-123', 'rtmp', 'rtmps://global-live.mux.com:443/app/abc-123'],
+    ['twitch kept for the start', 'twitch://live_1_abc', 'rtmp'],
+    ['SRT access-control streamid', 'srt://h:9000?streamid=#!::r=live,m=publish', 'srt'],
+    ['SRT access-control streamid, escaped', 'srt://h:9000?streamid=%23!::r=live,m=publish&latency=200', 'srt'],
+    ['SRT with mode and passphrase', 'srt://127.0.0.1:9000?mode=caller&passphrase=abcdefghij', 'srt'],
+    ['websocket', 'wss://h/ws?token=x&room=r', 'websocket'],
+  ];
+  for (const [what, url, kind, want = url] of good) t.equal(validateStreamUrl(url, kind), want, what);
+
+  // The same refusal through planning, as the request's caller sees it.
+  const spaced = 'rtmp://h/app/my key';
+  const err = planErr(rc({ streamOutputs: [new StreamOutput({ urls: [spaced] })] }));
+  t.equal(err.message, `invalid url ${spaced}: ${reason}`);
+  t.equal(err.code, 'invalid_argument');
+  const second = planErr(rc({ streamOutputs: [new StreamOutput({ urls: ['rtmp://h/app/ok', 'rtmp://h/app/"x'] })] }));
+  t.equal(second.message, `invalid url rtmp://h/app/"x: ${reason}`, 'every URL is checked, not only the first');
+});
+
+t.test('startingInfo lists the planned stream URLs, redacted, ACTIVE', async (t) => {
+  const now = 1_750_000_000_123_456_789n;
+  const req = rc({ streamOutputs: [new StreamOutput({ urls: ['rtmp://live.example.com/app/streamkey123', 'mux://muxkey12345'] })], fileOutputs: [encFile()] });
+  const p = plan(req);
+  const srt: StreamOutputPlan = { type: 'stream', protocol: 'srt', urls: ['srt://h:9000?streamid=#!::r=live,m=publish', 'srt://h:9001'] };
+  const withSrt: PipelineConfig = { ...p, outputs: [...p.outputs, srt] };
+  const info = startingInfo(req, now, withSrt);
+  t.same(
+    info.streamResults.map((s) => ({ url: s.url, status: s.status, startedAt: s.startedAt })),
+    [
+      { url: 'rtmp://live.example.com/app/{str...123}', status: StreamInfo_Status.ACTIVE, startedAt: 0n },
+      { url: 'rtmps://global-live.mux.com:443/app/{mux...345}', status: StreamInfo_Status.ACTIVE, startedAt: 0n },
+      { url: 'srt://h:9000?streamid=#!::r=live,m=publish', status: StreamInfo_Status.ACTIVE, startedAt: now },
+      { url: 'srt://h:9001', status: StreamInfo_Status.ACTIVE, startedAt: now },
+    ],
+    'RTMP ones start when they connect; SRT ones now, as the reference does; the file output adds nothing',
+  );
+  t.ok(info.streamResults.every((s) => s.endedAt === 0n && s.error === '' && s.duration === 0n));
+  t.ok(EgressInfo.fromBinary(info.toBinary()).equals(info), 'it survives the wire');
+  t.notOk(JSON.stringify(info.toJson()).includes('streamkey123'), 'the stream key is nowhere in the info');
+  t.notOk(JSON.stringify(info.toJson()).includes('muxkey12345'), 'nor the mux key');
+
+  t.same(startingInfo(req, now).streamResults, [], 'no plan: no stream results');
+  t.same(startingInfo(rc({ fileOutputs: [encFile()] }), now, plan(rc({ fileOutputs: [encFile()] }))).streamResults, [], 'no stream output: none');
+  const wsReq = v2({ source: media({ audio: new AudioConfig({ routes: [audioTrack('TR_a')] }) }), outputs: [streamOut(['wss://h/ws?token=x'])] });
+  t.same(startingInfo(wsReq, now, plan(wsReq)).streamResults, [], 'a websocket output is not a stream result');
+  const srtReq = rc({ streamOutputs: [new StreamOutput({ urls: ['srt://h:9000?streamid=x'] })] });
+  t.same(startingInfo(srtReq, now, plan(srtReq)).streamResults.map((s) => [s.url, s.startedAt]), [['srt://h:9000?streamid=x', now]], 'a planned SRT request');
 });
 
 t.test('redaction covers every kind: v1 output lists and the deprecated output, stream keys, v2 storage', async (t) => {

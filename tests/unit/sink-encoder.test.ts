@@ -30,6 +30,8 @@ t.test('a wedged gst whose branches have drained is stopped, and the finish succ
     output: () => undefined,
     startedAtNs: () => 0n,
     backupUsed: () => undefined,
+    changed: () => undefined,
+    endJob: () => undefined,
   });
   let drained = false;
   encoder.add({ branch: (name) => ({ type: 'file', name, fileType: 'ogg', location: fifo }), drained: () => drained });

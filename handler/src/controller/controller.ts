@@ -17,6 +17,7 @@ import { FileSink } from '../sink/file.ts';
 import { ImagesSink } from '../sink/images.ts';
 import { SegmentsSink } from '../sink/segments.ts';
 import type { Sink, SinkContext } from '../sink/sink.ts';
+import { StreamSink } from '../sink/stream.ts';
 import { WebsocketSink } from '../sink/websocket.ts';
 import { RoomSource } from '../source/sdk/room-source.ts';
 import type { Source, TrackInfo } from '../source/source.ts';
@@ -149,12 +150,14 @@ export class Controller {
       output: (o) => this.hooks.output(o),
       startedAtNs: () => this.startedAtNs,
       backupUsed: () => void (this.info.backupStorageUsed = true),
+      changed: () => this.sendUpdate(),
+      endJob: (reason) => this.end({ reason }),
     };
     // The gst outputs share one encoder, which finishes first (the controller finishes sinks in order).
     const encoder = new Encoder(ctx);
     const outputs = this.plan.outputs.map((o, i) => this.sinkFor(o, ctx, encoder, i));
     this.outputSinks = outputs;
-    this.sinks = outputs.some((s) => s instanceof FileSink || s instanceof SegmentsSink || s instanceof ImagesSink) ? [encoder, ...outputs] : outputs;
+    this.sinks = outputs.some((s) => s instanceof FileSink || s instanceof SegmentsSink || s instanceof ImagesSink || s instanceof StreamSink) ? [encoder, ...outputs] : outputs;
     await Promise.all(this.sinks.map((s) => s.start()));
     for (const s of this.sinks) {
       this.media!.addConsumer(s);
@@ -178,6 +181,8 @@ export class Controller {
     }
     if (timing) await this.writeManifest().catch((err: Error) => this.log.warn('manifest failed', { error: err.message }));
     if (errors.length) {
+      // As the reference does: the streams of a failed egress end FAILED too.
+      for (const s of this.outputSinks) if (s instanceof StreamSink) s.failAll(errors[0]!.message, this.info);
       setFailed(this.info, errors[0]);
     } else if (this.info.status === EgressStatus.EGRESS_ACTIVE || this.info.status === EgressStatus.EGRESS_ENDING) {
       setComplete(this.info);
@@ -196,20 +201,46 @@ export class Controller {
         return new SegmentsSink(ctx, resolveSdkPlaceholders(o, naming()), encoder, index);
       case 'images':
         return new ImagesSink(ctx, resolveSdkPlaceholders(o, naming()), encoder, index);
+      case 'stream':
+        return new StreamSink(ctx, o, encoder, this.plan.outputs.length === 1);
       case 'websocket': {
         const video = this.plan.passthrough ? this.tracks.find((t) => t.kind === 'video') : undefined;
         if (video) throw errors.websocketIncompatible(video.mimeType);
         return new WebsocketSink(ctx, o);
       }
-      default:
-        throw new EgressError('unimplemented', `${o.type} output is not supported by this egress node yet`);
     }
+  }
+
+  /** An output's results changed mid-way (a stream failed, retried, was added): livekit-server hears of it. */
+  private sendUpdate(): void {
+    if (this.ending || this.info.status !== EgressStatus.EGRESS_ACTIVE) return;
+    this.streamResults();
+    this.info.updatedAt = nowNs();
+    this.hooks.status(this.info.clone());
+  }
+
+  private streamResults(): void {
+    for (const s of this.outputSinks) if (s instanceof StreamSink) s.results(this.info);
+  }
+
+  /** UpdateStream: adds and removes stream URLs; resolves with the EgressInfo after it. */
+  async updateStream(add: string[], remove: string[]): Promise<EgressInfo> {
+    const stream = this.outputSinks.find((s): s is StreamSink => s instanceof StreamSink);
+    if (!stream) throw errors.notStreaming();
+    if (this.ending) throw errors.cannotUpdate(EgressStatus[this.info.status].replace('EGRESS_', ''));
+    try {
+      await stream.update(add, remove);
+    } finally {
+      this.streamResults();
+    }
+    return this.info.clone();
   }
 
   private markActive(): void {
     this.startedAtNs = nowNs();
     if (this.info.status !== EgressStatus.EGRESS_STARTING || this.ending) return;
     updateStatus(this.info, EgressStatus.EGRESS_ACTIVE);
+    this.streamResults();
     this.hooks.status(this.info.clone());
     this.log.info('egress active');
   }

@@ -173,3 +173,62 @@ export class GdpWriter {
     return this.ending;
   }
 }
+
+/** GST_BUFFER_FLAG_DELTA_UNIT: the buffer is not a key frame. */
+const FLAG_DELTA_UNIT = 1 << 13;
+
+/** One packet that gst's `gdppay` wrote: the whole packet, and what the stream fan-out needs of it. */
+export type GdpPacket =
+  | { type: 'caps'; packet: Buffer }
+  | { type: 'buffer'; packet: Buffer; ptsNs: bigint; keyFrame: boolean }
+  | { type: 'event'; packet: Buffer }
+  /** A TIME segment: a buffer's running time is its PTS - start + base. */
+  | { type: 'segment'; packet: Buffer; start: bigint; base: bigint };
+
+/**
+ * Splits the byte stream of a `gdppay ! fdsink` into packets. Feed it chunks as they arrive; it
+ * keeps a partial packet until the rest comes.
+ */
+export class GdpParser {
+  private pending: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): GdpPacket[] {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const packets: GdpPacket[] = [];
+    while (this.pending.length >= GDP_HEADER_LENGTH) {
+      const length = GDP_HEADER_LENGTH + this.pending.readUInt32BE(6);
+      if (this.pending.length < length) break;
+      const packet = this.pending.subarray(0, length);
+      this.pending = this.pending.subarray(length);
+      const type = packet.readUInt16BE(4);
+      if (type === PAYLOAD_BUFFER) {
+        packets.push({ type: 'buffer', packet, ptsNs: packet.readBigUInt64BE(10), keyFrame: (packet.readUInt16BE(42) & FLAG_DELTA_UNIT) === 0 });
+      } else {
+        packets.push(type === PAYLOAD_CAPS ? { type: 'caps', packet } : type === PAYLOAD_EVENT_BASE + EVENT_SEGMENT ? segment(packet) : { type: 'event', packet });
+      }
+    }
+    return packets;
+  }
+}
+
+function segment(packet: Buffer): GdpPacket {
+  const text = packet.subarray(GDP_HEADER_LENGTH).toString('utf8');
+  const field = (name: string) => BigInt(new RegExp(`\\b${name}=\\(guint64\\)(\\d+)`).exec(text)?.[1] ?? '0');
+  return { type: 'segment', packet, start: field('start'), base: field('base') };
+}
+
+/**
+ * The header of a buffer packet moved back in time by `offsetNs` (PTS and DTS, not below 0), for a
+ * stream that starts late or whose segment does not start at 0 (x264enc's starts at 1000 hours); its
+ * payload follows unchanged. The header CRC, now wrong, is switched off.
+ */
+export function gdpRebasedHeader(packet: Buffer, offsetNs: bigint): Buffer {
+  const h = Buffer.from(packet.subarray(0, GDP_HEADER_LENGTH));
+  for (const at of [10, 44]) {
+    const t = h.readBigUInt64BE(at);
+    if (t !== GST_NONE) h.writeBigUInt64BE(t > offsetNs ? t - offsetNs : 0n, at);
+  }
+  h[2] = h[2]! & ~1;
+  h.writeUInt16BE(0, 58);
+  return h;
+}

@@ -38,20 +38,28 @@ export interface GstProcess {
   pid: number;
   /** Writable ends of fd 3, 4, ... in order. */
   inputs: Writable[];
+  /** Readable ends of the fds after the inputs (gst's `fdsink fd=N`), in order. */
+  outputs: Readable[];
   commandLine: string;
   /** Ends the inputs, SIGINT (→ EOS) when safe, SIGKILL after `timeoutMs` (default 10000). */
   stop(opts?: { timeoutMs?: number }): Promise<GstExit>;
   /** SIGKILL to the whole process group, at once. */
   kill(): void;
   exited: Promise<GstExit>;
+  /** Settles when the pipeline first reaches PLAYING (never, if it fails before). */
+  playing: Promise<void>;
 }
 
 export interface StartGstOptions {
   /** How many pipe fds to open after stdio 0-2 (1 → fd 3, 2 → fds 3 and 4). */
   extraFds: number;
+  /** How many more fds gst writes to (`fdsink`), after the input ones. */
+  outputFds?: number;
   logger?: GstLogger;
   /** Added to the inherited environment (e.g. GST_DEBUG). */
   env?: Record<string, string>;
+  /** Applied to every line gst prints before it is logged or taken as the error (secrets in URLs). */
+  redact?: (line: string) => string;
   /** Element messages on the bus (splitmuxsink fragments, multifilesink files), as `-m` prints them. */
   onMessage?: (m: GstElementMessage) => void;
 }
@@ -126,9 +134,10 @@ const SHUTTING_DOWN = /^(Got EOS from element|Execution ended|Setting pipeline t
 
 export function startGst(args: string[], opts: StartGstOptions): GstProcess {
   const log = opts.logger;
-  const commandLine = gstCommandLine(args);
+  // Redacted: it is logged and shown by inspect.
+  const commandLine = opts.redact ? opts.redact(gstCommandLine(args)) : gstCommandLine(args);
   const child = spawn(GST_LAUNCH, [...GST_FLAGS, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(opts.extraFds).fill('pipe')],
+    stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(opts.extraFds + (opts.outputFds ?? 0)).fill('pipe')],
     // Own process group, so a supervisor can kill gst with everything it spawned.
     detached: true,
     env: { ...process.env, ...opts.env },
@@ -142,10 +151,13 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
   let killedByWatchdog = false;
   let hasExited = false;
   let onPlaying: (() => void) | undefined;
+  let markPlaying!: () => void;
+  const playingPromise = new Promise<void>((r) => (markPlaying = r));
 
   const watch = (stream: Readable | null, name: 'stdout' | 'stderr'): void => {
     if (!stream) return;
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (raw) => {
+      const line = opts.redact ? opts.redact(raw) : raw;
       const error = parseGstError(line);
       if (error !== undefined) {
         firstError ??= error;
@@ -162,6 +174,7 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
       if (SHUTTING_DOWN.test(line)) shuttingDown = true;
       if (!playing && PIPELINE_PLAYING.test(line)) {
         playing = true;
+        markPlaying();
         onPlaying?.();
       }
     });
@@ -169,7 +182,8 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
   watch(child.stdout, 'stdout');
   watch(child.stderr, 'stderr');
 
-  const inputs = child.stdio.slice(3).map((s) => {
+  const outputs = child.stdio.slice(3 + opts.extraFds) as Readable[];
+  const inputs = child.stdio.slice(3, 3 + opts.extraFds).map((s) => {
     const w = s as Writable;
     // EPIPE after gst exits must not crash us; the exit status says what happened.
     w.on('error', (err) => log?.debug('gst input closed with error', { pid, error: err.message }));
@@ -235,9 +249,11 @@ export function startGst(args: string[], opts: StartGstOptions): GstProcess {
   return {
     pid: pid ?? -1,
     inputs,
+    outputs,
     commandLine,
     stop,
     kill: () => signalGroup('SIGKILL'),
     exited,
+    playing: playingPromise,
   };
 }

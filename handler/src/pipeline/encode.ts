@@ -7,6 +7,9 @@
 //                                          │                              └→ queue → parser → segment muxer
 //                                          └→ queue (leaky) → videorate → jpegenc → multifilesink
 //
+// A stream output takes the encoded audio and video out again (GDP on fds after the inputs): Node
+// fans them out to one process per URL (sink/stream.ts), so one failing server never touches gst.
+//
 // The tees take the encoders' raw output and every branch has its own parser: mp4/flv want
 // avc/raw AAC, mpegts wants byte-stream/ADTS, and a tee after one parser fails to negotiate both.
 // Branch elements are named after their output (f0, s1, i2), which is how the bus messages that
@@ -59,7 +62,12 @@ export interface ImagesBranch {
   height: number;
 }
 
-export type Branch = FileBranch | SegmentsBranch | ImagesBranch;
+export interface StreamBranch {
+  type: 'stream';
+  name: string;
+}
+
+export type Branch = FileBranch | SegmentsBranch | ImagesBranch | StreamBranch;
 
 export interface EncodeGraph {
   /** The audio encoder, when some branch takes audio. */
@@ -117,11 +125,41 @@ function videoEncoder(v: VideoEncode): string[] {
 export const takesAudio = (b: Branch): boolean => b.type !== 'images';
 export const takesEncodedVideo = (b: Branch): boolean => b.type !== 'images';
 
-/** The branch's own elements, and where its audio and encoded video link in (undefined: it takes none). */
-function branchArgs(b: Branch, g: EncodeGraph): { args: string[]; audioPad?: string; videoPad?: string } {
+/** An encoded stream that gst writes out: which branch, which media, which fd. */
+export interface OutputFd {
+  branch: string;
+  kind: 'audio' | 'video';
+  fd: number;
+}
+
+/** The fds gst writes encoded media to, after its input fds: audio then video, per stream branch. */
+export function outputFds(g: EncodeGraph): OutputFd[] {
+  let fd = 3 + inputCount(g);
+  const out: OutputFd[] = [];
+  for (const b of g.branches) {
+    if (b.type !== 'stream') continue;
+    if (g.audio) out.push({ branch: b.name, kind: 'audio', fd: fd++ });
+    if (g.video?.encode) out.push({ branch: b.name, kind: 'video', fd: fd++ });
+  }
+  return out;
+}
+
+const gdpOut = (fd: number) => ['gdppay', 'crc-header=false', '!', 'fdsink', `fd=${fd}`, 'sync=false'];
+
+interface BranchArgs {
+  args: string[];
+  /** What follows the branch's queue and parser on the audio / encoded video tee (undefined: it takes none). */
+  audioPad?: string[];
+  videoPad?: string[];
+  /** In place of the codec's default parser. */
+  videoParser?: string[];
+}
+
+/** The branch's own elements, and where its audio and encoded video link in. */
+function branchArgs(b: Branch, g: EncodeGraph, fds: OutputFd[]): BranchArgs {
   switch (b.type) {
     case 'file':
-      return { args: [...MUX[b.fileType], `name=${b.name}`, '!', 'filesink', 'buffer-mode=unbuffered', `location=${b.location}`], audioPad: `${b.name}.`, videoPad: `${b.name}.` };
+      return { args: [...MUX[b.fileType], `name=${b.name}`, '!', 'filesink', 'buffer-mode=unbuffered', `location=${b.location}`], audioPad: [`${b.name}.`], videoPad: [`${b.name}.`] };
     case 'segments':
       // Segments are cut on key frames; send-keyframe-requests asks the encoder for one at each boundary.
       // Only with video: on audio alone it never finishes at EOS (gst 1.22, measured).
@@ -130,8 +168,8 @@ function branchArgs(b: Branch, g: EncodeGraph): { args: string[]; audioPad?: str
           'splitmuxsink', `name=${b.name}`, 'muxer-factory=mpegtsmux', `location=${b.location}`,
           `max-size-time=${b.segmentDurationS * 1_000_000_000}`, ...(g.video?.encode ? ['send-keyframe-requests=true'] : []),
         ],
-        audioPad: `${b.name}.audio_%u`,
-        videoPad: `${b.name}.video`,
+        audioPad: [`${b.name}.audio_%u`],
+        videoPad: [`${b.name}.video`],
       };
     case 'images': {
       const size = b.width > 0 && b.height > 0 ? `,width=${b.width},height=${b.height}` : '';
@@ -140,8 +178,23 @@ function branchArgs(b: Branch, g: EncodeGraph): { args: string[]; audioPad?: str
           // Leaky: a slow JPEG encode drops thumbnails, never holds back the recording behind the tee.
           'vraw.', '!', 'queue', 'leaky=downstream', 'max-size-buffers=2', '!', 'videorate', 'skip-to-first=true', '!',
           `video/x-raw,framerate=1/${b.captureIntervalS}`, '!', 'videoscale', '!', `video/x-raw,pixel-aspect-ratio=1/1${size}`, '!',
-          'jpegenc', '!', 'multifilesink', `name=${b.name}`, 'post-messages=true', `location=${b.location}`,
+          // Through RGB: JPEG is full-range, and jpegenc copies limited-range I420 as it is (black
+          // became grey 16). One frame per capture interval, so the conversion costs nothing.
+          'videoconvert', '!', 'video/x-raw,format=RGB', '!', 'jpegenc', '!', 'multifilesink', `name=${b.name}`, 'post-messages=true', `location=${b.location}`,
         ],
+      };
+    }
+    case 'stream': {
+      const fd = (kind: OutputFd['kind']) => fds.find((f) => f.branch === b.name && f.kind === kind)?.fd;
+      const audio = fd('audio');
+      const video = fd('video');
+      return {
+        args: [],
+        ...(audio !== undefined ? { audioPad: gdpOut(audio) } : {}),
+        // Byte-stream with SPS/PPS at every key frame: a URL that joins late starts at any key frame.
+        ...(video !== undefined
+          ? { videoPad: gdpOut(video), videoParser: ['h264parse', 'config-interval=-1', '!', 'video/x-h264,stream-format=byte-stream,alignment=au', '!'] }
+          : {}),
       };
     }
   }
@@ -149,12 +202,13 @@ function branchArgs(b: Branch, g: EncodeGraph): { args: string[]; audioPad?: str
 
 export function encodeArgs(g: EncodeGraph): string[] {
   const args: string[] = [];
-  const branches = g.branches.map((b) => branchArgs(b, g));
+  const fds = outputFds(g);
+  const branches = g.branches.map((b) => branchArgs(b, g, fds));
   for (const b of branches) args.push(...b.args);
   if (g.audio) {
     const a = g.audio;
     args.push(...input(3), 'audioconvert', '!', 'audioresample', '!', `audio/x-raw,rate=${a.frequency},channels=2`, '!', ...audioEncoder(a), '!', 'tee', 'name=aenc');
-    for (const b of branches) if (b.audioPad) args.push('aenc.', '!', 'queue', '!', ...AUDIO_PARSER[a.codec], b.audioPad);
+    for (const b of branches) if (b.audioPad) args.push('aenc.', '!', 'queue', '!', ...AUDIO_PARSER[a.codec], ...b.audioPad);
   }
   if (g.video) {
     const v = g.video;
@@ -167,7 +221,7 @@ export function encodeArgs(g: EncodeGraph): string[] {
     );
     if (v.encode) {
       args.push('vraw.', '!', 'queue', '!', ...videoEncoder(v), '!', 'tee', 'name=venc');
-      for (const b of branches) if (b.videoPad) args.push('venc.', '!', 'queue', '!', ...VIDEO_PARSER[v.codec], b.videoPad);
+      for (const b of branches) if (b.videoPad) args.push('venc.', '!', 'queue', '!', ...(b.videoParser ?? VIDEO_PARSER[v.codec]), ...b.videoPad);
     }
   }
   return args;

@@ -7,14 +7,14 @@
 // for gst to finalize everything, after which each branch finishes (uploads, playlists) on its own.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { EgressError } from '@egress/shared/errors.ts';
 import { GdpWriter } from '../gst/gdp.ts';
 import { startGst, type GstElementMessage, type GstProcess } from '../gst/runner.ts';
 import type { MixedFrame } from '../media/mixer.ts';
 import { MIX_CHANNELS, MIX_RATE } from '../media/mixer.ts';
 import type { TimedFrame } from '../media/video-timeline.ts';
-import { AUDIO_CAPS, encodeArgs, encodeGraph, inputCount, VIDEO_CAPS, type Branch, type EncodeGraph } from '../pipeline/encode.ts';
+import { AUDIO_CAPS, encodeArgs, encodeGraph, inputCount, outputFds, VIDEO_CAPS, type Branch, type EncodeGraph } from '../pipeline/encode.ts';
 import type { Sink, SinkContext } from './sink.ts';
 
 /** Video frames queued towards gst beyond this are dropped rather than buffered without bound. */
@@ -27,6 +27,8 @@ export interface GstBranch {
   /** `name`: unique in the graph; `firstFrame`: the first video frame's size, if the job has video. */
   branch(name: string, firstFrame?: { width: number; height: number }): Branch;
   message?(m: GstElementMessage): void;
+  /** The encoded media gst writes out for this branch (stream outputs), once gst has started. */
+  attach?(outputs: { audio?: Readable; video?: Readable }): void;
   /**
    * After the inputs ended: true once this branch has written everything (its last segment closed).
    * splitmuxsink in gst 1.22 sometimes never posts EOS after closing its last fragment (measured: 4 of
@@ -83,8 +85,10 @@ export class Encoder implements Sink {
     });
     this.graph = encodeGraph(this.ctx.plan, branches, firstFrame);
     // gst-launch writes its pipeline graph on every state change; inspect reads the newest.
+    const outputs = outputFds(this.graph);
     const gst = startGst(encodeArgs(this.graph), {
       extraFds: inputCount(this.graph),
+      outputFds: outputs.length,
       logger: this.ctx.log,
       env: { GST_DEBUG_DUMP_DOT_DIR: this.dotDir },
       onMessage: (m) => this.byName.get(m.element)?.message?.(m),
@@ -99,6 +103,13 @@ export class Encoder implements Sink {
       this.audioWriter = new GdpWriter(gst.inputs[fd++]!, { streamId: 'audio', caps: AUDIO_CAPS(MIX_RATE, MIX_CHANNELS), maxBacklogBytes: Infinity });
     }
     if (this.graph.video) this.videoInput = gst.inputs[fd]!;
+    for (const name of new Set(outputs.map((o) => o.branch))) {
+      const of = (kind: 'audio' | 'video') => {
+        const i = outputs.findIndex((o) => o.branch === name && o.kind === kind);
+        return i < 0 ? {} : { [kind]: gst.outputs[i]! };
+      };
+      this.byName.get(name)?.attach?.({ ...of('audio'), ...of('video') });
+    }
     return gst;
   }
 

@@ -105,7 +105,8 @@ export class SegmentsSink implements Sink, GstBranch {
     const uri = segmentName(this.output.segmentPrefix, this.output.suffix, index, wallMs);
     const storagePath = this.output.storageDir + uri;
     this.pendingUploads++;
-    const upload = this.uploader!.enqueue(local, storagePath, 'video/mp2t').finally(() => this.pendingUploads--);
+    // One after another: storage receives them in order, even the last two that close together at EOS.
+    const upload = this.uploader!.enqueue(local, storagePath, 'video/mp2t', { order: 'segments' }).finally(() => this.pendingUploads--);
     const segment = { uri, storagePath, durationS: Number(endRt - startRt) / 1e9, programDateTime: new Date(wallMs) };
     this.chain = this.chain.then(async () => {
       if (this.broken) return;

@@ -21,6 +21,10 @@ export interface SinkContext {
   startedAtNs(): bigint;
   /** Marks EgressInfo.backup_storage_used. */
   backupUsed(): void;
+  /** An output's results changed while recording: send livekit-server an update. */
+  changed(): void;
+  /** Ends the job gracefully (its stream outputs were all removed). */
+  endJob(reason: string): void;
 }
 
 export interface Sink extends MediaConsumer {

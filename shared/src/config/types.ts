@@ -144,5 +144,6 @@ export interface Config {
   /** SIGTERM drain: how long running jobs may take before they are stopped; 0 waits for ever. */
   drainTimeoutMs: number;
   /** Hooks for tests, like the Go egress's test_overrides. Never set in production. */
-  testOverrides: { cpuLoad?: number; holdReservations?: boolean };
+  /** twitchIngestUrl: where twitch:// looks up its ingest servers (a local fake in tests). */
+  testOverrides: { cpuLoad?: number; holdReservations?: boolean; twitchIngestUrl?: string };
 }

@@ -5,7 +5,7 @@ import type { OutputType, PipelineConfig, SdkSubscription } from './pipeline-con
 export const SERVED = {
   sdk: { track: true, track_composite: true, participant: true, room_audio: true, media: true } satisfies Record<SdkSubscription['kind'], boolean>,
   web: false,
-  outputs: { file: true, websocket: true, stream: false, segments: true, images: true } satisfies Record<OutputType, boolean>,
+  outputs: { file: true, websocket: true, stream: true, segments: true, images: true } satisfies Record<OutputType, boolean>,
 };
 
 /** Why this node cannot run `plan`, or undefined when it can. */

@@ -1,6 +1,8 @@
 // What the node knows of an rpc.StartEgressRequest before planning it: its kind and the STARTING
 // EgressInfo. The validated plan is planPipeline's (plan.ts).
-import { EgressInfo, EgressSourceType, EgressStatus } from '@livekit/protocol';
+import { EgressInfo, EgressSourceType, EgressStatus, StreamInfo, StreamInfo_Status } from '@livekit/protocol';
+import { redactStreamUrl } from './outputs/stream.ts';
+import type { PipelineConfig } from './pipeline-config.ts';
 import type { StartEgressRequest } from '../proto/rpc.ts';
 import { redactRequest } from './redact.ts';
 
@@ -22,8 +24,11 @@ export function requestKind(req: StartEgressRequest): RequestKind | undefined {
   }
 }
 
-/** The EgressInfo answered to StartEgress and stored by livekit-server: complete, with credentials redacted. */
-export function startingInfo(req: StartEgressRequest, nowNs: bigint): EgressInfo {
+/**
+ * The EgressInfo answered to StartEgress and stored by livekit-server: complete, with credentials
+ * redacted, and each stream URL listed ACTIVE (SRT ones started now, as the reference does).
+ */
+export function startingInfo(req: StartEgressRequest, nowNs: bigint, plan?: PipelineConfig): EgressInfo {
   const kind = requestKind(req);
   const roomName =
     req.request.case === 'web' ? '' : req.roomName || (req.request.value && 'roomName' in req.request.value ? req.request.value.roomName : '');
@@ -37,5 +42,8 @@ export function startingInfo(req: StartEgressRequest, nowNs: bigint): EgressInfo
     updatedAt: nowNs,
     retryCount: req.retryCount,
     request: redactRequest(req).request as EgressInfo['request'],
+    streamResults: (plan?.outputs ?? []).flatMap((o) =>
+      o.type === 'stream' ? o.urls.map((url) => new StreamInfo({ url: redactStreamUrl(url), status: StreamInfo_Status.ACTIVE, startedAt: o.protocol === 'srt' ? nowNs : 0n })) : [],
+    ),
   });
 }

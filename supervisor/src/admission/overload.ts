@@ -9,6 +9,8 @@ export interface JobLoad {
   egressId: string;
   cpu: number;
   cost: number;
+  /** ACTIVE: only these are stopped. A job still starting uses no CPU yet, and one ending is already stopping. */
+  recording: boolean;
 }
 
 export type OverloadAction = { kind: 'stop'; egressId: string } | { kind: 'kill'; egressId: string; cpu: number };
@@ -43,12 +45,13 @@ export class OverloadGuard {
       return { kind: 'kill', egressId: stopped.egressId, cpu: stopped.cpu };
     }
     // One job alone is never stopped for load: it is all the node does.
-    if (jobs.length <= 1) return undefined;
+    const recording = jobs.filter((j) => j.recording);
+    if (recording.length <= 1) return undefined;
     if (++this.high < HIGH_TICKS_BEFORE_STOP) return undefined;
     this.high = 0;
     // Prefer a job using more than it asked for; otherwise the heaviest.
-    const over = jobs.filter((j) => j.cpu > j.cost);
-    const heaviest = (over.length ? over : jobs).reduce((a, b) => (b.cpu > a.cpu ? b : a));
+    const over = recording.filter((j) => j.cpu > j.cost);
+    const heaviest = (over.length ? over : recording).reduce((a, b) => (b.cpu > a.cpu ? b : a));
     this.stopped = { egressId: heaviest.egressId, at: now };
     return { kind: 'stop', egressId: heaviest.egressId };
   }

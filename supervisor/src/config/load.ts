@@ -151,7 +151,11 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
       : {}),
     httpBindAddress: text(raw.http_bind_address) || '0.0.0.0',
     ...(raw.debug_bind_address !== undefined && { debugBindAddress: text(raw.debug_bind_address) }),
-    testOverrides: compact({ cpuLoad: raw.test_overrides?.cpu_load, holdReservations: raw.test_overrides?.hold_reservations }),
+    testOverrides: compact({
+      cpuLoad: raw.test_overrides?.cpu_load,
+      holdReservations: raw.test_overrides?.hold_reservations,
+      twitchIngestUrl: raw.test_overrides?.twitch_ingest_url,
+    }),
     storage: raw.storage
       ? toStorage(raw.storage, 'storage', warnings)
       : PROVIDERS.some((p) => raw[p]) ? toStorage(raw, '', warnings) : undefined,

@@ -107,7 +107,7 @@ export interface RawConfig extends RawProviders {
   s3_assume_role_external_id?: Scalar;
   debug_bind_address?: Scalar;
   http_bind_address?: Scalar;
-  test_overrides?: { cpu_load?: number; hold_reservations?: boolean };
+  test_overrides?: { cpu_load?: number; hold_reservations?: boolean; twitch_ingest_url?: string };
   local_output_dir?: Scalar;
   tmp_dir?: Scalar;
   storage?: RawStorage;
@@ -204,6 +204,7 @@ export const configSchema: SchemaObject = {
     test_overrides: block({
       cpu_load: { type: 'number', minimum: 0, maximum: 1, 'x-message': 'must be a load fraction between 0 and 1' },
       hold_reservations: bool,
+      twitch_ingest_url: str,
       ...ignored('failure_injection_room', 'disconnect_injection_room'),
     }),
     local_output_dir: str,

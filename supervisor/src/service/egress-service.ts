@@ -32,6 +32,8 @@ interface Job {
   topics: Subscription[];
   /** Why we killed it, when we did: the error its FAILED EgressInfo carries. */
   killedFor?: EgressError;
+  /** It has an RTMP/SRT output, which UpdateStream changes. */
+  streaming: boolean;
 }
 
 export class EgressService implements NodeView {
@@ -199,7 +201,14 @@ export class EgressService implements NodeView {
     if (!this.admission.reserve(req.egressId, req)) throw errors.notEnoughCpu();
 
     const log = this.log.child({ egressId: req.egressId });
-    const job: Job = { egressId: req.egressId, request: req, requestType: requestKind(req) ?? 'unknown', info: startingInfo(req, nowNs()), topics: [] };
+    const job: Job = {
+      egressId: req.egressId,
+      request: req,
+      requestType: requestKind(req) ?? 'unknown',
+      info: startingInfo(req, nowNs(), plan),
+      topics: [],
+      streaming: plan.outputs.some((o) => o.type === 'stream'),
+    };
     this.running.set(job.egressId, job);
     try {
       // Handler topics first: a StopEgress may follow our answer at once.
@@ -281,8 +290,10 @@ export class EgressService implements NodeView {
           method: 'UpdateStream',
           requestType: UpdateStreamRequest,
           queue: true,
-          handle: async () => {
-            throw new EgressError('invalid_argument', 'UpdateStream called on non-streaming egress');
+          handle: async (r: UpdateStreamRequest) => {
+            if (!job.streaming) throw errors.notStreaming();
+            if (!job.handler) throw errors.egressNotFound();
+            return job.handler.updateStream(r.addOutputUrls, r.removeOutputUrls);
           },
         },
         job.egressId,
@@ -299,7 +310,7 @@ export class EgressService implements NodeView {
   private checkOverload(): void {
     const loads = [...this.running.values()]
       .filter((j) => j.handler)
-      .map((j) => ({ egressId: j.egressId, cpu: this.monitor.jobUsage(j.egressId)?.cpu ?? 0, cost: this.admission.costOf(j.egressId) }));
+      .map((j) => ({ egressId: j.egressId, recording: j.info.status === EgressStatus.EGRESS_ACTIVE, cpu: this.monitor.jobUsage(j.egressId)?.cpu ?? 0, cost: this.admission.costOf(j.egressId) }));
     const action = this.overload.tick(this.monitor.load, loads, Date.now());
     if (!action) return;
     const job = this.running.get(action.egressId);

@@ -27,8 +27,16 @@ export function streamKind(protocol: StreamProtocol, urls: string[]): StreamKind
   }
 }
 
+/**
+ * Characters a URL never needs and gst-launch's pipeline syntax gives meaning to: the URL becomes a
+ * property value there, so a quote with a space could end it and start another element.
+ */
+export const UNSAFE_URL_CHARS = /["\\\s\p{Cc}]/u;
+
 /** One URL checked against the output's kind; mux:// expanded (twitch:// is resolved at start). */
 export function validateStreamUrl(url: string, kind: StreamKind): string {
+  // ` live=1` is a librtmp option some RTMP URLs carry; nothing else may hold a space.
+  if (UNSAFE_URL_CHARS.test(kind === 'rtmp' ? url.replace(/ live=1$/, '') : url)) throw errors.invalidUrl(url, 'quotes, backslashes, spaces and control characters are not allowed');
   const scheme = schemeOf(url);
   if (!scheme || SCHEME_KIND[scheme] !== kind) throw errors.invalidUrl(url, 'invalid scheme');
   if (scheme === 'mux') return `rtmps://global-live.mux.com:443/app/${url.slice('mux://'.length)}`;
@@ -56,10 +64,14 @@ export function planStream(protocol: StreamProtocol, urls: string[]): StreamOutp
 
 /** StreamInfo.url: the RTMP stream key shortened to `{<p>...<s>}`; SRT and websocket URLs stay as they are. */
 export function redactStreamUrl(url: string): string {
+  const shorthand = /^(mux|twitch):\/\/(.*)$/i.exec(url);
+  if (shorthand) return `${shorthand[1]}://${redactKey(shorthand[2]!)}`;
   const m = RTMP_FORMAT.exec(url);
   if (!m) return url;
-  const key = m[4]!;
-  const n = key.length >= 9 ? 3 : key.length >= 6 ? 2 : key.length >= 3 ? 1 : 0;
-  const shown = n ? `${key.slice(0, n)}...${key.slice(-n)}` : '';
-  return `${m[1]}${m[2]}${m[3]}{${shown}}${m[5] ?? ''}`;
+  return `${m[1]}${m[2]}${m[3]}${redactKey(m[4]!)}${m[5] ?? ''}`;
 }
+
+const redactKey = (key: string): string => {
+  const n = key.length >= 9 ? 3 : key.length >= 6 ? 2 : key.length >= 3 ? 1 : 0;
+  return `{${n ? `${key.slice(0, n)}...${key.slice(-n)}` : ''}}`;
+};
