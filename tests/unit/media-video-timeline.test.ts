@@ -1,5 +1,5 @@
 import t from 'tap';
-import { blackFrame, DEFAULT_STALL_MS, VideoTimeline } from '../../handler/src/media/video-timeline.ts';
+import { blackFrame, DEFAULT_STALL_MS, MUTE_SETTLE_MS, VideoTimeline } from '../../handler/src/media/video-timeline.ts';
 
 const MS = 1_000_000n;
 const ORIGIN = 1_000n * MS;
@@ -54,4 +54,22 @@ t.test('fillUntil completes the timeline to the end of the recording', async (t)
   t.equal(tail.length, 9, 'frames 100..900 ms');
   t.equal(tl.endNs, 1000n * MS);
   t.equal(blackFrame(4, 2).length, 12);
+});
+
+t.test('frames still in flight when the mute arrives keep it muted; a sender back without an unmute ends it', async (t) => {
+  const clock = fakeNow(ORIGIN);
+  const tl = new VideoTimeline(ORIGIN, OUT, { now: clock.now });
+  tl.setTrack('v');
+  tl.push('v', pic(200), 0n);
+  tl.setMuted('v', true);
+  clock.advance(200n * MS);
+  t.ok(tl.push('v', pic(201), 200_000n), 'a late frame still takes its place in the timeline');
+  clock.advance(BigInt(DEFAULT_STALL_MS) * MS + 100n * MS);
+  const black = tl.fill();
+  t.ok(black.length >= 2 && black.every((f) => f.data[0] === 16), 'black: the late frame did not undo the mute');
+  clock.advance(BigInt(MUTE_SETTLE_MS) * MS);
+  tl.push('v', pic(202), 2_500_000n);
+  t.same(tl.fill(), [], 'a frame long after the mute: the sender is back, the frames show');
+  clock.advance(BigInt(DEFAULT_STALL_MS) * MS + 50n * MS);
+  t.ok(tl.fill().every((f) => f.data[0] === 202), 'and a stall repeats it, not black');
 });

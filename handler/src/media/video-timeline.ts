@@ -26,6 +26,12 @@ export interface TimedFrame extends RawFrame {
 }
 
 export const DEFAULT_STALL_MS = 300;
+/**
+ * Frames that arrive this soon after a mute were in flight when the sender stopped (jitter buffer,
+ * decoder, a loaded machine): they do not undo the mute. Later ones mean the sender is back, even if
+ * its unmute has not reached us.
+ */
+export const MUTE_SETTLE_MS = 1_500;
 
 const NS_PER_MS = 1_000_000n;
 const NS_PER_S = 1_000_000_000n;
@@ -45,6 +51,7 @@ export class VideoTimeline {
   private clock?: VideoClock;
   private current?: string;
   private muted = false;
+  private mutedAt = 0n;
   private last?: RawFrame;
   private lastPts = -1n;
   /** When the last frame the track sent was taken in (monotonic), for stall detection. */
@@ -75,7 +82,9 @@ export class VideoTimeline {
   }
 
   setMuted(trackId: string, muted: boolean): void {
-    if (trackId === this.current) this.muted = muted;
+    if (trackId !== this.current) return;
+    this.muted = muted;
+    if (muted) this.mutedAt = this.now();
   }
 
   /** A frame of `trackId`; undefined when it is not the current track or would go backwards. */
@@ -83,8 +92,9 @@ export class VideoTimeline {
     if (trackId !== this.current) return undefined;
     this.clock ??= new VideoClock(this.origin, this.now);
     const pts = this.clock.ptsFor(timestampUs);
-    this.lastRealAt = this.now();
-    this.muted = false;
+    const now = this.now();
+    this.lastRealAt = now;
+    if (this.muted && now - this.mutedAt >= BigInt(MUTE_SETTLE_MS) * NS_PER_MS) this.muted = false;
     this.last = frame;
     if (pts <= this.lastPts) return undefined;
     this.lastPts = pts;
