@@ -26,6 +26,7 @@ export function statusBytes(pid: number, field: string): number | undefined {
 
 interface Stat {
   pid: number;
+  ppid: number;
   pgid: number;
   /** utime + stime, in seconds */
   cpuSeconds: number;
@@ -37,7 +38,7 @@ function readStat(pid: number): Stat | undefined {
     // comm may hold spaces and parentheses: the fields start after the last ')'.
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
     // f[0] state, f[1] ppid, f[2] pgrp, ..., f[11] utime, f[12] stime
-    return { pid, pgid: Number(f[2]), cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK };
+    return { pid, ppid: Number(f[1]), pgid: Number(f[2]), cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK };
   } catch {
     return undefined;
   }
@@ -82,4 +83,18 @@ export function busyBetween(a: { busy: number; total: number }, b: { busy: numbe
 
 export function loadAverage(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/** The spare handlers (handler_pool) of the node process `nodePid`: its children started with EGRESS_HANDLER_SPARE=1. */
+export function sparePids(nodePid: number): number[] {
+  return allStats()
+    .filter((s) => s.ppid === nodePid)
+    .map((s) => s.pid)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('EGRESS_HANDLER_SPARE=1');
+      } catch {
+        return false;
+      }
+    });
 }

@@ -27,7 +27,7 @@ import { disposeRtc, startPublisher, type Publisher } from '../tests/rig/publish
 import { startWebhookReceiver, type WebhookSink } from '../tests/rig/webhooks.ts';
 import { egressInternalClient, START_SELECTION } from '../tests/support/psrpc.ts';
 import { makeLog, printTable, ratioText, runBench, spread, startNode, waitUntil } from './common.ts';
-import { busyBetween, CLK_TCK, cpuByGroup, cpuOfPid, loadAverage, statusBytes, systemTimes } from './proc.ts';
+import { busyBetween, CLK_TCK, cpuByGroup, cpuOfPid, loadAverage, sparePids, statusBytes, systemTimes } from './proc.ts';
 
 // ---- targets and sizes ----
 const TARGET_IDLE_RSS_MB = 80;
@@ -175,10 +175,11 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
   // The measuring node: the launcher's default cpu_load 0 keeps this machine's load out of admission,
   // and a 0.2-core track cost lets CPU_JOBS run at once on one node.
   log('starting the measuring node and a publisher (one audio track)');
-  const [m, pub] = await Promise.all([
+  const [first, pub] = await Promise.all([
     startNode(d, { cpu_cost: { track_cpu_cost: 0.2 } }),
     startPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: 'bench-pub', audio: true, video: false }),
   ]);
+  let m = first;
   cleanups.push(() => m.stop());
   cleanups.push(async () => {
     await (pub as Publisher).stop();
@@ -194,6 +195,9 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
   const rssMb = rss / 1024 ** 2;
   log(`idle RSS of the supervisor (pid ${m.pid}): ${rssMb.toFixed(1)} MB (peak ${((hwm ?? 0) / 1024 ** 2).toFixed(1)} MB)`);
   row('supervisor idle RSS (VmRSS, 3 s after ready)', `${rssMb.toFixed(1)} MB`, `≤ ${TARGET_IDLE_RSS_MB} MB`, ratioText(rssMb, TARGET_IDLE_RSS_MB));
+  const spares = sparePids(m.pid);
+  const spareMb = spares.reduce((sum, pid) => sum + (statusBytes(pid, 'VmRSS') ?? 0), 0) / 1024 ** 2;
+  row(`  and its spare handler${spares.length === 1 ? '' : 's'} (handler_pool.idle ${spares.length}), counted as a job`, `${spareMb.toFixed(1)} MB`);
   const bareMb = bareRss / 1024 ** 2;
   const tsxMb = tsxRss / 1024 ** 2;
   row('  baseline: bare node, idle', `${bareMb.toFixed(1)} MB`, `supervisor is ${ratioText(rssMb, bareMb)} of it`);
@@ -234,40 +238,56 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
       return info && info.status >= EgressStatus.EGRESS_COMPLETE ? info : undefined;
     }, 30_000, 100);
   };
-  const answered: number[] = [];
-  const polled: number[] = [];
-  const hooked: number[] = [];
-  const selectionWaits: number[] = [];
-  const lkStartClaims: number[] = [];
-  for (let i = 0; i < ACTIVE_RUNS; i++) {
-    const before = new Set(webhooks.events.map((e) => e.egressInfo?.egressId));
-    const hook = webhooks
-      .waitFor((e) => e.event === 'egress_updated' && e.egressInfo?.status === EgressStatus.EGRESS_ACTIVE && !before.has(e.egressInfo.egressId), 30_000)
-      .then((e) => ({ id: e.egressInfo!.egressId, at: performance.now() }));
-    const claimsBefore = new Set(watch.samples.keys());
-    const t0 = performance.now();
-    const info = await client.startTrackEgress(room, new DirectFileOutput({ filepath: `bench/active-${i}-{track_id}` }), trackId);
-    const tAnswer = performance.now();
-    const tActive = await waitUntil(`${info.egressId} ACTIVE`, async () => ((await getInfo(info.egressId))?.status === EgressStatus.EGRESS_ACTIVE ? performance.now() : undefined), 30_000, 20);
-    const h = await hook;
-    if (h.id !== info.egressId) throw new Error(`ACTIVE webhook for ${h.id}, expected ${info.egressId}`);
-    answered.push((tAnswer - t0) / 1000);
-    polled.push((tActive - t0) / 1000);
-    hooked.push((h.at - t0) / 1000);
-    for (const [id, s] of watch.samples) {
-      if (claimsBefore.has(id) || s.clientId === rpc.clientId) continue;
-      lkStartClaims.push(s.claimMs);
-      if (s.chosenMs !== undefined) selectionWaits.push(s.chosenMs);
+  /** ACTIVE_RUNS audio track egresses, one at a time, on whichever node runs now. */
+  const activeRuns = async (tag: string) => {
+    const answered: number[] = [];
+    const polled: number[] = [];
+    const hooked: number[] = [];
+    const selectionWaits: number[] = [];
+    const lkStartClaims: number[] = [];
+    for (let i = 0; i < ACTIVE_RUNS; i++) {
+      const before = new Set(webhooks.events.map((e) => e.egressInfo?.egressId));
+      const hook = webhooks
+        .waitFor((e) => e.event === 'egress_updated' && e.egressInfo?.status === EgressStatus.EGRESS_ACTIVE && !before.has(e.egressInfo.egressId), 30_000)
+        .then((e) => ({ id: e.egressInfo!.egressId, at: performance.now() }));
+      const claimsBefore = new Set(watch.samples.keys());
+      const t0 = performance.now();
+      const info = await client.startTrackEgress(room, new DirectFileOutput({ filepath: `bench/active-${tag}-${i}-{track_id}` }), trackId);
+      const tAnswer = performance.now();
+      const tActive = await waitUntil(`${info.egressId} ACTIVE`, async () => ((await getInfo(info.egressId))?.status === EgressStatus.EGRESS_ACTIVE ? performance.now() : undefined), 30_000, 20);
+      const h = await hook;
+      if (h.id !== info.egressId) throw new Error(`ACTIVE webhook for ${h.id}, expected ${info.egressId}`);
+      answered.push((tAnswer - t0) / 1000);
+      polled.push((tActive - t0) / 1000);
+      hooked.push((h.at - t0) / 1000);
+      for (const [id, s] of watch.samples) {
+        if (claimsBefore.has(id) || s.clientId === rpc.clientId) continue;
+        lkStartClaims.push(s.claimMs);
+        if (s.chosenMs !== undefined) selectionWaits.push(s.chosenMs);
+      }
+      log(`  ${tag} run ${i + 1}: answered ${(tAnswer - t0).toFixed(0)} ms, ACTIVE (poll) ${(tActive - t0).toFixed(0)} ms, ACTIVE (webhook) ${(h.at - t0).toFixed(0)} ms`);
+      const end = await stopAndWait(info.egressId);
+      if (end.status !== EgressStatus.EGRESS_COMPLETE) log(`  warning: ${info.egressId} ended ${EgressStatus[end.status]}: ${end.error}`);
+      await sleep(1_000); // the pool's next spare warms up, as it would between real jobs
     }
-    log(`  run ${i + 1}: answered ${(tAnswer - t0).toFixed(0)} ms, ACTIVE (poll) ${(tActive - t0).toFixed(0)} ms, ACTIVE (webhook) ${(h.at - t0).toFixed(0)} ms`);
-    const end = await stopAndWait(info.egressId);
-    if (end.status !== EgressStatus.EGRESS_COMPLETE) log(`  warning: ${info.egressId} ended ${EgressStatus[end.status]}: ${end.error}`);
-  }
+    return { answered, polled, hooked, selectionWaits, lkStartClaims };
+  };
+  const { answered, polled, hooked, selectionWaits, lkStartClaims } = await activeRuns('pool');
+  // The same on a node without spares (handler_pool.idle 0: each job forks its handler), for the ratio.
+  log('request → ACTIVE again on a node with handler_pool.idle 0');
+  await m.stop();
+  const cold = await startNode(d, { cpu_cost: { track_cpu_cost: 0.2 }, handler_pool: { idle: 0 } });
+  cleanups.push(() => cold.stop());
+  const coldRuns = await activeRuns('no-pool');
+  await cold.stop();
+  m = await startNode(d, { cpu_cost: { track_cpu_cost: 0.2 } });
   const act = spread(polled);
   const hk = spread(hooked);
   const ans = spread(answered);
   row(`request → ACTIVE, audio track egress (${act.n} runs, listEgress every 20 ms) p50`, `${act.p50.toFixed(3)} s`, `≤ ${TARGET_ACTIVE_P50_S.toFixed(1)} s`, ratioText(act.p50, TARGET_ACTIVE_P50_S));
   row('  … p90 / max', `${act.p90.toFixed(3)} / ${act.max.toFixed(3)} s`);
+  const coldAct = spread(coldRuns.polled);
+  row('  baseline: the same with handler_pool.idle 0 (a handler forked per job) p50', `${coldAct.p50.toFixed(3)} s`, `the pool takes ${ratioText(act.p50, coldAct.p50)} of it`);
   row('  request → ACTIVE webhook (egress_updated) p50', `${hk.p50.toFixed(3)} s`, `≤ ${TARGET_ACTIVE_P50_S.toFixed(1)} s`, ratioText(hk.p50, TARGET_ACTIVE_P50_S));
   row('  request → StartEgress answered (STARTING) p50', `${ans.p50.toFixed(3)} s`);
   if (selectionWaits.length) {

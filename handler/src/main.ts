@@ -33,9 +33,13 @@ function stop(reason: string): EgressInfo | undefined {
   return info;
 }
 
+/** Whether a job was given: a spare without one just exits when the supervisor goes away. */
+let started = false;
+
 process.on('message', (m: SupervisorMessage) => {
   switch (m.type) {
     case 'start':
+      started = true;
       void run(m.request, m.plan, m.config);
       return;
     case 'stop': {
@@ -73,7 +77,17 @@ async function inspect(id: number): Promise<void> {
 }
 
 // An orphan finalizes its recording and exits: nobody is left to report to.
-process.on('disconnect', () => stop('Process killed'));
+process.on('disconnect', () => (started ? stop('Process killed') : process.exit(0)));
+
+// A spare (the supervisor's handler_pool) loads the media modules now, before any job, so that the
+// job it is given starts on a warm process.
+if (process.env.EGRESS_HANDLER_SPARE === '1') {
+  void (async () => {
+    await import('@livekit/rtc-node');
+    await import('./controller/controller.ts');
+    if (!started) await send({ type: 'warm' });
+  })();
+}
 process.on('SIGINT', () => stop('Process killed'));
 
 const heartbeat = setInterval(() => void send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);

@@ -44,6 +44,8 @@ export type SupervisorMessage =
 /** Handler → supervisor. */
 export type HandlerMessage =
   | { type: 'ready' }
+  /** A spare (handler_pool) has loaded its media modules and waits for a job. */
+  | { type: 'warm' }
   | { type: 'heartbeat' }
   | { type: 'process'; process: ProcessReport }
   | { type: 'output'; output: OutputReport }

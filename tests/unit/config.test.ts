@@ -53,6 +53,7 @@ const DEFAULTS: Config = {
   ioUpdateTimeoutMs: 30_000,
   subscribeTimeoutMs: 30_000,
   drainTimeoutMs: 0,
+  handlerPoolIdle: 1,
   httpBindAddress: '0.0.0.0',
   testOverrides: {},
   cpuCost: {

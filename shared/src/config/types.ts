@@ -143,7 +143,11 @@ export interface Config {
   debug: { enableProfiling: boolean; storage?: StorageConfig };
   /** SIGTERM drain: how long running jobs may take before they are stopped; 0 waits for ever. */
   drainTimeoutMs: number;
-  /** Hooks for tests, like the Go egress's test_overrides. Never set in production. */
-  /** twitchIngestUrl: where twitch:// looks up its ingest servers (a local fake in tests). */
+  /** Handler processes kept started and warm for the next jobs (handler_pool.idle); 0: each job forks its own. */
+  handlerPoolIdle: number;
+  /**
+   * Hooks for tests, like the Go egress's test_overrides. Never set in production. twitchIngestUrl:
+   * where twitch:// looks up its ingest servers (a local fake in tests).
+   */
   testOverrides: { cpuLoad?: number; holdReservations?: boolean; twitchIngestUrl?: string };
 }

@@ -139,6 +139,7 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
     ioUpdateTimeoutMs: positive(ms(raw.io_update_timeout), 30_000),
     subscribeTimeoutMs: positive(ms(raw.subscribe_timeout), 30_000),
     drainTimeoutMs: ms(raw.drain_timeout) ?? 0,
+    handlerPoolIdle: raw.handler_pool?.idle ?? 1,
     ...(raw.s3_assume_role_key || raw.s3_assume_role_arn
       ? {
           s3AssumeRole: {

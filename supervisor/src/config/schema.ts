@@ -116,6 +116,7 @@ export interface RawConfig extends RawProviders {
   cpu_cost?: RawCpuCost;
   session_limits?: RawSessionLimits;
   debug?: RawDebug;
+  handler_pool?: { idle?: number };
 }
 
 const DURATION_UNIT_MS: Record<string, number> = {
@@ -224,6 +225,9 @@ export const configSchema: SchemaObject = {
       stream_output_max_duration: duration,
       segment_output_max_duration: duration,
       image_output_max_duration: duration,
+    }),
+    handler_pool: block({
+      idle: { type: 'integer', minimum: 0, maximum: 8, 'x-message': 'must be a whole number of spare handlers, 0 to 8' },
     }),
     debug: block({
       enable_profiling: bool, prefix: str, path_prefix: str, generate_presigned_url: bool, ...providers,

@@ -15,6 +15,18 @@ const HANDLER_MAIN = handlerEntry('main');
 const READY_TIMEOUT_MS = 10_000;
 const SILENCE_LIMIT_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
+/** Starts a handler process; `env` is added to the supervisor's. */
+export function forkHandler(env: Record<string, string>): ChildProcess {
+  return fork(HANDLER_MAIN, [], {
+    execArgv: TSX_EXEC_ARGV,
+    // Its own process group, so that killing the group never touches the supervisor.
+    detached: true,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // rtc-node logs to stdout at debug level unless NODE_ENV=production.
+    env: { ...process.env, NODE_ENV: 'production', ...env },
+  });
+}
+
 export type HandlerExit = { kind: 'finished'; info: EgressInfo } | { kind: 'died'; reason: string };
 
 export interface HandlerEvents {
@@ -44,15 +56,10 @@ export class HandlerProcess {
     plan: PipelineConfig,
     private readonly log: Logger,
     private readonly events: HandlerEvents,
+    /** A spare from the handler pool, already started (and usually warm); else one is forked now. */
+    spare?: ChildProcess,
   ) {
-    this.child = fork(HANDLER_MAIN, [], {
-      execArgv: TSX_EXEC_ARGV,
-      // Its own process group, so that killing the group never touches the supervisor.
-      detached: true,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // rtc-node logs to stdout at debug level unless NODE_ENV=production.
-      env: { ...process.env, NODE_ENV: 'production', EGRESS_ID: egressId },
-    });
+    this.child = spare ?? forkHandler({ EGRESS_ID: egressId });
     this.processes.push({ pid: this.child.pid!, pgid: this.child.pid!, name: 'handler', commandLine: `handler ${egressId}` });
 
     this.ready = new Promise((resolve, reject) => {
@@ -97,6 +104,7 @@ export class HandlerProcess {
     this.lastHeard = Date.now();
     switch (m.type) {
       case 'ready':
+      case 'warm':
       case 'heartbeat':
         return;
       case 'process':

@@ -14,10 +14,11 @@ import { redactRequest } from '@egress/shared/plan/redact.ts';
 import type { Bus, Subscription } from '@egress/shared/psrpc/bus.ts';
 import { RpcServer } from '@egress/shared/psrpc/server.ts';
 import { ListActiveEgressRequest, ListActiveEgressResponse, StartEgressRequest } from '@egress/shared/proto/rpc.ts';
-import { Admission } from '../admission/admission.ts';
+import { Admission, SPARE_HANDLER_COST } from '../admission/admission.ts';
 import { CpuMonitor } from '../admission/monitor.ts';
 import { OverloadGuard } from '../admission/overload.ts';
 import { describeResources, detectResources } from '../admission/resources.ts';
+import { HandlerPool } from '../fleet/handler-pool.ts';
 import { HandlerProcess } from '../fleet/handler-process.ts';
 import { recoverOutputs } from '../fleet/recovery.ts';
 import { IoClient } from '../io/io-client.ts';
@@ -44,6 +45,7 @@ export class EgressService implements NodeView {
   private readonly monitor: CpuMonitor;
   private readonly admission: Admission;
   private readonly overload: OverloadGuard;
+  private readonly pool: HandlerPool;
   private readonly running = new Map<string, Job>();
   private startSubscription?: Subscription;
   private listSubscription?: Subscription;
@@ -62,12 +64,18 @@ export class EgressService implements NodeView {
     for (const w of resources.warnings) log.warn(w);
     log.info('admission resources', describeResources(resources));
     this.monitor = new CpuMonitor(() => this.processGroups(), config.testOverrides.cpuLoad, resources);
-    this.admission = new Admission(config.cpuCost, this.monitor, { holdReservations: config.testOverrides.holdReservations, capacity: resources.cpus });
+    this.pool = new HandlerPool(config.handlerPoolIdle, log);
+    this.admission = new Admission(config.cpuCost, this.monitor, {
+      holdReservations: config.testOverrides.holdReservations,
+      capacity: resources.cpus,
+      held: () => this.pool.count * SPARE_HANDLER_COST,
+    });
     this.overload = new OverloadGuard(config.cpuCost.maxCpuUtilization, config.cpuCost.cpuKillGraceSec * 1000);
   }
 
   async start(): Promise<void> {
     this.monitor.start();
+    this.pool.start();
     this.overloadTimer = setInterval(() => this.checkOverload(), 1000);
     this.listSubscription = await this.server.register(
       {
@@ -214,10 +222,20 @@ export class EgressService implements NodeView {
       // Handler topics first: a StopEgress may follow our answer at once.
       job.topics = await this.registerHandlerTopics(job);
       await this.io.createEgress(job.info);
-      job.handler = new HandlerProcess(job.egressId, req.toBinary(), this.config, plan, log, {
-        status: (info) => this.onStatus(job, info),
-        output: (o) => log.debug('handler output', { output: o.type === 'file' ? o.filename : o.plan.storageDir + o.plan.playlistName }),
-      });
+      const spare = this.pool.take();
+      job.handler = new HandlerProcess(
+        job.egressId,
+        req.toBinary(),
+        this.config,
+        plan,
+        log,
+        {
+          status: (info) => this.onStatus(job, info),
+          output: (o) => log.debug('handler output', { output: o.type === 'file' ? o.filename : o.plan.storageDir + o.plan.playlistName }),
+        },
+        spare,
+      );
+      log.debug('handler', { pid: job.handler.pid, spare: !!spare });
       void this.superviseUntilExit(job, job.handler, log);
       await job.handler.ready;
     } catch (err) {
@@ -360,11 +378,13 @@ export class EgressService implements NodeView {
   private async close(): Promise<void> {
     clearInterval(this.overloadTimer);
     this.monitor.stop();
+    await this.pool.close();
     await this.listSubscription?.close();
     await this.io.close();
   }
 
   killAll(reason: string): void {
+    void this.pool.close();
     for (const job of this.running.values()) this.kill(job, reason);
   }
 }

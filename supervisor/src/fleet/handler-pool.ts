@@ -1,0 +1,124 @@
+// Spare handlers (handler_pool.idle): processes already started, with rtc-node and the media modules
+// loaded, waiting for a job, so that a job skips the fork and the module loading (livekit/agents-js
+// keeps num_idle_processes the same way). A job takes one and a new spare starts behind it. A spare
+// that dies is replaced; one whose memory grows past the limit while idle is recycled.
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { HandlerMessage } from '@egress/shared/ipc.ts';
+import type { Logger } from '@egress/shared/logging.ts';
+import { forkHandler } from './handler-process.ts';
+
+/** An idle spare above this is recycled: a warm process should not carry a leak into a job. */
+export const SPARE_MAX_RSS_BYTES = 400 * 1024 ** 2;
+const RECYCLE_CHECK_MS = 30_000;
+/** After a spare dies on its own, the next one waits this long: a spare that cannot start must not spin. */
+const RESPAWN_DELAY_MS = 2_000;
+
+interface Spare {
+  child: ChildProcess;
+  warm: boolean;
+  onMessage(m: HandlerMessage): void;
+  onExit(): void;
+}
+
+export class HandlerPool {
+  private readonly spares: Spare[] = [];
+  private closed = false;
+  private recycleTimer?: NodeJS.Timeout;
+  private respawnTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly size: number,
+    private readonly log: Logger,
+    private readonly maxRssBytes = SPARE_MAX_RSS_BYTES,
+  ) {}
+
+  start(): void {
+    if (this.size <= 0) return;
+    this.fill();
+    this.recycleTimer = setInterval(() => this.recycle(), RECYCLE_CHECK_MS);
+  }
+
+  /** Spares now, warm or still loading. */
+  get count(): number {
+    return this.spares.length;
+  }
+
+  /** The pids of the spares, for tests and the debug endpoint. */
+  get pids(): number[] {
+    return this.spares.map((s) => s.child.pid!);
+  }
+
+  /** A spare for a job (a warm one first), now the caller's; undefined when there is none. */
+  take(): ChildProcess | undefined {
+    const alive = this.spares.filter((s) => s.child.exitCode === null && s.child.signalCode === null);
+    const spare = alive.find((s) => s.warm) ?? alive[0];
+    if (!spare) return undefined;
+    this.spares.splice(this.spares.indexOf(spare), 1);
+    spare.child.off('message', spare.onMessage);
+    spare.child.off('exit', spare.onExit);
+    this.fill();
+    return spare.child;
+  }
+
+  private fill(): void {
+    while (!this.closed && this.spares.length < this.size) this.spares.push(this.spawn());
+  }
+
+  private spawn(): Spare {
+    const child = forkHandler({ EGRESS_HANDLER_SPARE: '1' });
+    const spare: Spare = {
+      child,
+      warm: false,
+      onMessage: (m) => {
+        if (m.type === 'warm') spare.warm = true;
+      },
+      onExit: () => {
+        const i = this.spares.indexOf(spare);
+        if (i >= 0) this.spares.splice(i, 1);
+        if (this.closed) return;
+        this.log.warn('spare handler exited; starting another', { pid: child.pid, code: child.exitCode, signal: child.signalCode });
+        clearTimeout(this.respawnTimer);
+        this.respawnTimer = setTimeout(() => this.fill(), RESPAWN_DELAY_MS);
+      },
+    };
+    child.on('message', spare.onMessage);
+    child.once('exit', spare.onExit);
+    return spare;
+  }
+
+  private recycle(): void {
+    for (const s of [...this.spares]) {
+      const rss = rssBytes(s.child.pid!);
+      if (rss === undefined || rss <= this.maxRssBytes) continue;
+      this.log.info('recycling a spare handler that grew while idle', { pid: s.child.pid, rssMb: Math.round(rss / 1024 ** 2) });
+      s.child.kill('SIGKILL');
+    }
+  }
+
+  /** Kills every spare (they hold no job) and starts no more. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.recycleTimer);
+    clearTimeout(this.respawnTimer);
+    await Promise.all(
+      this.spares.splice(0).map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve();
+            s.child.once('exit', () => resolve());
+            s.child.kill('SIGKILL');
+          }),
+      ),
+    );
+  }
+}
+
+function rssBytes(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
