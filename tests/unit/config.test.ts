@@ -434,3 +434,28 @@ t.test('config.example.yaml loads cleanly', async (t) => {
   t.strictSame(warnings, []);
   t.equal(config.templatePort, 7980);
 });
+
+t.test('the validator bin/build precompiles answers exactly as the one compiled at run time', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'config-validator-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'config-validator.mjs');
+  const { execa } = await import('execa');
+  await execa(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../../supervisor/src/config/write-validator.ts'), out]);
+  const { validate } = (await import(out)) as { validate: import('ajv').ValidateFunction };
+  const { Ajv } = await import('ajv');
+  const { AJV_OPTIONS, configSchema } = await import('../../supervisor/src/config/schema.ts');
+  const compiled = new Ajv(AJV_OPTIONS).compile(configSchema);
+  const cases: unknown[] = [
+    { api_key: 'k', api_secret: 's', ws_url: 'ws://x', redis: { address: 'a:1' } },
+    { api_key: 'k', health_port: 70000, drain_timeout: '5 minutes', cpu_cost: { cpu_capacity: 'two' }, nonsense: 1 },
+    { session_limits: { file_output_max_duration: '1h30m', stream_output_max_duration: -3 }, handler_pool: { idle: 9 }, log_level: 'loud' },
+    { backup_storage: 42, s3: { bucket: ['x'] }, redis: { cluster_addresses: ['a', 7] } },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const a = validate(c);
+    const b = compiled(c);
+    t.equal(a, b, `case ${i}: same verdict`);
+    const strip = (errs: typeof compiled.errors) => (errs ?? []).map((e) => ({ path: e.instancePath, keyword: e.keyword, params: e.params, message: e.message, xMessage: e.parentSchema?.['x-message'] }));
+    t.same(strip(validate.errors), strip(compiled.errors), `case ${i}: same errors, with their x-message`);
+  }
+});

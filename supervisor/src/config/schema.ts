@@ -3,7 +3,7 @@
 // `backup_storage`, `log_level`). Relations between keys (layout clashes, one provider per block,
 // required keys after env fallbacks) are checked in load.ts, where the messages can name both keys.
 
-import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type SchemaObject, type ValidateFunction } from 'ajv';
 import type { LogLevel } from '@egress/shared/config/types.ts';
 
 /** A string-typed key. YAML numbers and booleans are taken as their text, as Go's yaml.v3 does. */
@@ -144,7 +144,7 @@ const int = { type: 'integer' };
 const num = { type: 'number' };
 const port = { type: 'integer', minimum: 0, maximum: 65535, 'x-message': 'must be an integer between 0 and 65535' };
 const duration = {
-  type: ['string', 'number'], format: 'duration', minimum: 0,
+  type: ['string', 'number'], pattern: DURATION_RE.source, minimum: 0,
   'x-message': 'invalid duration {value} (expected e.g. "90s", "1h30m" or a number of seconds)',
 };
 const strList = { type: 'array', items: str };
@@ -249,13 +249,23 @@ export const configSchema: SchemaObject = {
   }),
 };
 
-const validate = new Ajv({
+export const AJV_OPTIONS: Options = {
   allErrors: true,
   verbose: true, // exposes the failing value and its schema, for `x-message`
   allowUnionTypes: true,
   keywords: ['x-message'],
-  formats: { duration: { type: 'string', validate: (s: string) => parseDuration(s) !== undefined } },
-}).compile(configSchema);
+};
+
+/**
+ * dist/ carries this validator precompiled (bin/build, config/write-validator.ts): compiling it
+ * costs 0.2–0.5 s of every start. Run from the sources, it is compiled here.
+ */
+async function precompiled(): Promise<ValidateFunction | undefined> {
+  if (!import.meta.url.endsWith('.js')) return undefined;
+  const file = './config-validator.js';
+  return ((await import(file).catch(() => undefined)) as { validate?: ValidateFunction } | undefined)?.validate;
+}
+const validate: ValidateFunction = (await precompiled()) ?? new Ajv(AJV_OPTIONS).compile(configSchema);
 
 /** "storage.s3.bucket" from "/storage/s3/bucket"; list indexes read "redis.cluster_addresses[1]". */
 export function keyPath(instancePath: string, key?: string): string {
