@@ -80,7 +80,8 @@ export class Admission {
 
   /** Cores still free for new work. */
   available(): number {
-    if (this.jobs.size === 0) return this.capacity - this.held();
+    // An idle node takes any job that fits its capacity; a spare handler is not load that could stop it.
+    if (this.jobs.size === 0) return this.capacity;
     let charged = 0;
     let measuredJobs = 0;
     for (const id of this.jobs.keys()) {
