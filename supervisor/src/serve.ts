@@ -22,6 +22,8 @@ export async function serve(config: Config, warnings: string[]): Promise<void> {
   let signals = 0;
   const shutdown = async (how: 'drain' | 'stop') => {
     if (++signals > 1) {
+      // Nothing left to lose: the first signal's shutdown is closing connections; let it finish.
+      if (service.jobs().length === 0) return log.info('second signal: no job is left, the shutdown goes on');
       log.warn('second signal: killing every job');
       service.killAll('server is shutting down');
       process.exit(1);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { StartEgressRequest } from '../../shared/src/proto/rpc.ts';
 import { TrackEgressRequest, ParticipantEgressRequest } from '@livekit/protocol';
-import { Admission, RESERVATION_MS, SPARE_HANDLER_COST, type Measurements } from '../../supervisor/src/admission/admission.ts';
+import { Admission, RESERVATION_MS, type Measurements } from '../../supervisor/src/admission/admission.ts';
 import { HIGH_TICKS_BEFORE_STOP, LOW_TICKS_TO_RESET, OverloadGuard } from '../../supervisor/src/admission/overload.ts';
 import type { CpuCostConfig } from '../../shared/src/config/types.ts';
 
@@ -29,15 +29,6 @@ t.test('an idle node takes any job that fits the machine, even above the utiliza
   const { a } = fixture({ load: 0.9 });
   t.equal(a.available(), 2);
   t.ok(a.canAccept(participant()), 'participant (2 cores) on an idle 2-core node');
-});
-
-t.test('spare handlers are charged like a small job on a busy node, never on an idle one', async (t) => {
-  const m: Measurements = { load: 0, jobUsage: () => undefined, availableMemory: () => 16 * 1024 ** 3 };
-  const a = new Admission(cost, m, { now: () => 0, machineCpus: 2, held: () => SPARE_HANDLER_COST });
-  t.equal(a.available(), 2, 'idle: the whole machine, spare or not');
-  t.ok(a.canAccept(participant()), 'so a 2-core participant still fits an idle 2-core node');
-  t.ok(a.reserve('EG_1', track('EG_1')));
-  t.equal(a.available(), 2 * 0.8 - 0.5 - SPARE_HANDLER_COST, 'busy: the spare is held beside the job');
 });
 
 t.test('a busy node keeps max_cpu_utilization headroom and charges new jobs their cost', async (t) => {

@@ -10,8 +10,6 @@ import type { JobUsage } from './monitor.ts';
 export const RESERVATION_MS = 15_000;
 /** Memory that must stay free beyond every job's reservation. */
 export const MEMORY_HEADROOM_BYTES = 1024 ** 3;
-/** What a spare handler (handler_pool) is charged, like a small job: it is a process the next job will grow. */
-export const SPARE_HANDLER_COST = 0.05;
 
 export interface Measurements {
   /** Busy fraction of the whole machine, 0..1. */
@@ -39,7 +37,6 @@ export class Admission {
   private readonly machineCpus: number;
   private readonly holdReservations: boolean;
   private readonly cpus: number;
-  private readonly held: () => number;
 
   constructor(
     /** Its `capacity` is the cores this node may use: the machine's, or less so that nodes share one. */
@@ -52,15 +49,12 @@ export class Admission {
       capacity?: number;
       /** test_overrides.hold_reservations: charge every job its cost for its whole life (static admission). */
       holdReservations?: boolean;
-      /** Cores held by other than jobs: the spare handlers. */
-      held?: () => number;
     } = {},
   ) {
     this.now = opts.now ?? Date.now;
     this.machineCpus = opts.machineCpus ?? os.availableParallelism();
     this.holdReservations = opts.holdReservations ?? false;
     this.cpus = opts.capacity ?? this.cost.capacity;
-    this.held = opts.held ?? (() => 0);
   }
 
   get capacity(): number {
@@ -80,7 +74,6 @@ export class Admission {
 
   /** Cores still free for new work. */
   available(): number {
-    // An idle node takes any job that fits its capacity; a spare handler is not load that could stop it.
     if (this.jobs.size === 0) return this.capacity;
     let charged = 0;
     let measuredJobs = 0;
@@ -92,7 +85,7 @@ export class Admission {
     // otherwise the machine's load less our jobs' own use (they count by their charge instead):
     // other processes, other nodes on this machine.
     const other = this.measured.ownCpu ?? Math.max(0, this.measured.load * this.machineCpus - measuredJobs);
-    return this.capacity * this.cost.maxCpuUtilization - other - charged - this.held();
+    return this.capacity * this.cost.maxCpuUtilization - other - charged;
   }
 
   canAccept(req: StartEgressRequest): boolean {

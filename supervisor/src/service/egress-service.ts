@@ -14,7 +14,7 @@ import { redactRequest } from '@egress/shared/plan/redact.ts';
 import type { Bus, Subscription } from '@egress/shared/psrpc/bus.ts';
 import { RpcServer } from '@egress/shared/psrpc/server.ts';
 import { ListActiveEgressRequest, ListActiveEgressResponse, StartEgressRequest } from '@egress/shared/proto/rpc.ts';
-import { Admission, SPARE_HANDLER_COST } from '../admission/admission.ts';
+import { Admission } from '../admission/admission.ts';
 import { CpuMonitor } from '../admission/monitor.ts';
 import { OverloadGuard } from '../admission/overload.ts';
 import { describeResources, detectResources } from '../admission/resources.ts';
@@ -64,12 +64,11 @@ export class EgressService implements NodeView {
     for (const w of resources.warnings) log.warn(w);
     log.info('admission resources', describeResources(resources));
     this.monitor = new CpuMonitor(() => this.processGroups(), config.testOverrides.cpuLoad, resources);
+    // Spare handlers are charged what they use, as any process of the node: their memory (measured
+    // free memory) and their CPU (the measured load; under a quota, the node's own use). Idle, that
+    // is memory only; a fixed CPU charge would break exact packing (two 0.5-core jobs on one core).
     this.pool = new HandlerPool(config.handlerPoolIdle, log);
-    this.admission = new Admission(config.cpuCost, this.monitor, {
-      holdReservations: config.testOverrides.holdReservations,
-      capacity: resources.cpus,
-      held: () => this.pool.count * SPARE_HANDLER_COST,
-    });
+    this.admission = new Admission(config.cpuCost, this.monitor, { holdReservations: config.testOverrides.holdReservations, capacity: resources.cpus });
     this.overload = new OverloadGuard(config.cpuCost.maxCpuUtilization, config.cpuCost.cpuKillGraceSec * 1000);
   }
 
