@@ -26,6 +26,7 @@ import { DEFAULT_API_KEY, DEFAULT_API_SECRET } from '../tests/rig/livekit.ts';
 import { disposeRtc, startPublisher, type Publisher } from '../tests/rig/publisher.ts';
 import { startWebhookReceiver, type WebhookSink } from '../tests/rig/webhooks.ts';
 import { egressInternalClient, START_SELECTION } from '../tests/support/psrpc.ts';
+import { REFILL_DELAY_MS } from '../supervisor/src/fleet/handler-pool.ts';
 import { makeLog, printTable, ratioText, runBench, spread, startNode, waitUntil } from './common.ts';
 import { busyBetween, CLK_TCK, cpuByGroup, cpuOfPid, loadAverage, sparePids, statusBytes, systemTimes } from './proc.ts';
 
@@ -268,7 +269,7 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
       log(`  ${tag} run ${i + 1}: answered ${(tAnswer - t0).toFixed(0)} ms, ACTIVE (poll) ${(tActive - t0).toFixed(0)} ms, ACTIVE (webhook) ${(h.at - t0).toFixed(0)} ms`);
       const end = await stopAndWait(info.egressId);
       if (end.status !== EgressStatus.EGRESS_COMPLETE) log(`  warning: ${info.egressId} ended ${EgressStatus[end.status]}: ${end.error}`);
-      await sleep(1_000); // the pool's next spare warms up, as it would between real jobs
+      await sleep(REFILL_DELAY_MS + 2_000); // the pool's next spare starts and warms up, as it would between real jobs
     }
     return { answered, polled, hooked, selectionWaits, lkStartClaims };
   };

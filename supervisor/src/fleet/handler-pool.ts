@@ -1,7 +1,8 @@
 // Spare handlers (handler_pool.idle): processes already started, with rtc-node and the media modules
 // loaded, waiting for a job, so that a job skips the fork and the module loading (livekit/agents-js
-// keeps num_idle_processes the same way). A job takes one and a new spare starts behind it. A spare
-// that dies is replaced; one whose memory grows past the limit while idle is recycled.
+// keeps num_idle_processes the same way). A job takes one and a new spare starts behind it, once the
+// job is under way. A spare that dies is replaced; one whose memory grows past the limit while idle
+// is recycled.
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { HandlerMessage } from '@egress/shared/ipc.ts';
@@ -13,6 +14,11 @@ export const SPARE_MAX_RSS_BYTES = 400 * 1024 ** 2;
 const RECYCLE_CHECK_MS = 30_000;
 /** After a spare dies on its own, the next one waits this long: a spare that cannot start must not spin. */
 const RESPAWN_DELAY_MS = 2_000;
+/**
+ * The spare behind a job starts this much later: loading a handler takes about a core for a second,
+ * which would compete with the job's own start (joining, the first frames, gst) on a small machine.
+ */
+export const REFILL_DELAY_MS = 5_000;
 
 interface Spare {
   child: ChildProcess;
@@ -26,6 +32,7 @@ export class HandlerPool {
   private closed = false;
   private recycleTimer?: NodeJS.Timeout;
   private respawnTimer?: NodeJS.Timeout;
+  private refillTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly size: number,
@@ -57,7 +64,8 @@ export class HandlerPool {
     this.spares.splice(this.spares.indexOf(spare), 1);
     spare.child.off('message', spare.onMessage);
     spare.child.off('exit', spare.onExit);
-    this.fill();
+    clearTimeout(this.refillTimer);
+    this.refillTimer = setTimeout(() => this.fill(), REFILL_DELAY_MS);
     return spare.child;
   }
 
@@ -101,6 +109,7 @@ export class HandlerPool {
     this.closed = true;
     clearInterval(this.recycleTimer);
     clearTimeout(this.respawnTimer);
+    clearTimeout(this.refillTimer);
     await Promise.all(
       this.spares.splice(0).map(
         (s) =>
