@@ -46,16 +46,6 @@ export class HandlerPool {
     this.recycleTimer = setInterval(() => this.recycle(), RECYCLE_CHECK_MS);
   }
 
-  /** Spares now, warm or still loading. */
-  get count(): number {
-    return this.spares.length;
-  }
-
-  /** The pids of the spares, for tests and the debug endpoint. */
-  get pids(): number[] {
-    return this.spares.map((s) => s.child.pid!);
-  }
-
   /** A spare for a job (a warm one first), now the caller's; undefined when there is none. */
   take(): ChildProcess | undefined {
     const alive = this.spares.filter((s) => s.child.exitCode === null && s.child.signalCode === null);
