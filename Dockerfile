@@ -19,22 +19,28 @@ COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY supervisor/package.json supervisor/
 COPY handler/package.json handler/
+COPY templates/package.json templates/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# The compiled JavaScript (bin/build: tsc -b into dist/), with the dev modules (typescript) that only
-# this stage has. The type declarations and build info in dist/types are not needed to run it.
+# The compiled JavaScript (bin/build: tsc -b into dist/) and the default room-composite template
+# (bin/build: vite build into templates/dist), with the dev modules (typescript, vite, React and the
+# LiveKit web SDKs, bundled into the template) that only this stage has. The type declarations and
+# build info in dist/types are not needed to run it.
 FROM node AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY supervisor/package.json supervisor/
 COPY handler/package.json handler/
+COPY templates/package.json templates/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.build.json tsconfig.build.shared.json ./
 COPY bin ./bin
 COPY shared/src ./shared/src
 COPY supervisor/src ./supervisor/src
 COPY handler/src ./handler/src
+COPY templates/index.html templates/tsconfig.json templates/vite.config.ts ./templates/
+COPY templates/src ./templates/src
 RUN bin/build && rm -rf dist/types
 
 FROM debian:bookworm-slim
@@ -76,6 +82,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY bin ./bin
 COPY --from=build /app/dist ./dist
+# served on template_port (dist/templates links to ../templates)
+COPY --from=build /app/templates/dist ./templates/dist
 COPY deploy/docker/entrypoint.sh ./deploy/docker/entrypoint.sh
 
 # Recordings without cloud storage land under local_output_dir, which defaults to the working

@@ -45,7 +45,7 @@ import { startRtmpServer, type RtmpServer } from '../tests/rig/rtmp-server.ts';
 /** What a job needs of a publisher, whichever client it is. */
 type Publisher = Pick<RtcPublisher, 'audioTrackSid' | 'videoTrackSid' | 'stop'>;
 import { makeLog, printTable, ratioText, runBench, startNode, waitUntil, type BenchNode } from './common.ts';
-import { allStats, busyBetween, cpuByGroup, loadAverage, statusBytes, systemTimes } from './proc.ts';
+import { allStats, busyBetween, cpuByGroup, cpuOfPid, loadAverage, pidsNamed, pssBytes, statusBytes, systemTimes } from './proc.ts';
 
 const WARMUP_MS = 3_000;
 /** BENCH_WINDOW_S lengthens the window (and so the recordings) to see A/V drift over a long recording. */
@@ -73,6 +73,8 @@ interface JobSpec {
   pion?: boolean;
   /** Also shown as a ratio to this job (the same source to a file alone). */
   versus?: string;
+  /** Shared daemons the job uses (by command name): their CPU during the window is the job's too. */
+  daemons?: string[];
 }
 
 /** The bench's RTMP servers (nginx-rtmp on 127.0.0.1), started in main. */
@@ -143,6 +145,13 @@ const JOBS: JobSpec[] = [
     versus: PARTICIPANT_MP4,
   },
   {
+    // Chromium renders the default template into Xvfb; gst captures it with the PulseAudio sink's sound.
+    name: 'room composite 720p30 grid, 2 publishers → MP4 (Chromium)',
+    publishers: [{ identity: 'alice', ...VIDEO }, { identity: 'bob', ...VIDEO }],
+    start: (client, room) => client.startRoomCompositeEgress(room, mp4('kinds/rc-{room_name}'), { layout: 'grid', encodingOptions: EncodingOptionsPreset.H264_720P_30 }),
+    daemons: ['pulseaudio'],
+  },
+  {
     name: 'audio-only room composite, 3 participants → OGG',
     publishers: [300, 500, 700].map((toneHz, i) => ({ identity: `p${i}`, audio: true, video: false, toneHz })),
     start: (client, room) => client.startRoomCompositeEgress(room, new EncodedFileOutput({ filepath: 'kinds/room-audio-{room_name}' }), { audioOnly: true }),
@@ -165,6 +174,12 @@ interface JobResult {
   /** This process (the publishers) during the window. */
   publisherCores?: number;
   location?: string;
+  /** Request → the egress's started_at (its first recorded frame), ms. */
+  activeMs?: number;
+  /** Σ PSS of the job's processes at the end of the window. */
+  pss?: number;
+  /** CPU of the shared daemons in `daemons`, included in `cores`. */
+  daemonCores?: number;
   sync?: AvSync;
   syncError?: string;
 }
@@ -199,6 +214,7 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
     await sleep(1_000); // the tracks reach livekit-server before the request names them
     result.loadBefore = loadAverage();
     log(`job ${index + 1}: ${spec.name}; load average ${result.loadBefore}`);
+    const requestedAt = Date.now();
     const started = await spec.start(client, room, pubs);
     result.egressId = started.egressId;
     const active = await waitUntil(`${started.egressId} ACTIVE`, async () => {
@@ -206,11 +222,14 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
       return info && info.status >= EgressStatus.EGRESS_ACTIVE ? info : undefined;
     }, ACTIVE_TIMEOUT_MS, 200);
     if (active.status !== EgressStatus.EGRESS_ACTIVE) throw new Error(`ended ${EgressStatus[active.status]} before ACTIVE: ${active.error}`);
+    result.activeMs = Number(active.startedAt / 1_000_000n) - requestedAt;
     await sleep(WARMUP_MS);
 
     const detail = await node.job(started.egressId);
     if (!detail) throw new Error(`${started.egressId} is not listed by the node's debug endpoint`);
     const groups = new Set(detail.processes.map((p) => p.pgid));
+    const daemons = (spec.daemons ?? []).flatMap(pidsNamed);
+    const d0 = daemons.map((p) => cpuOfPid(p) ?? 0);
     const c0 = cpuByGroup(groups);
     const sys0 = systemTimes();
     const own0 = process.cpuUsage();
@@ -229,8 +248,11 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
     const c1 = cpuByGroup(groups);
     const window = (performance.now() - w0) / 1000;
     const own = process.cpuUsage(own0);
-    const used = [...groups].reduce((sum, g) => sum + (c1.get(g)! - (c0.get(g) ?? 0)), 0);
+    const daemonUsed = daemons.reduce((sum, p, i) => sum + ((cpuOfPid(p) ?? d0[i]!) - d0[i]!), 0);
+    const used = [...groups].reduce((sum, g) => sum + (c1.get(g)! - (c0.get(g) ?? 0)), 0) + daemonUsed;
     result.cores = used / window;
+    result.daemonCores = daemonUsed / window;
+    result.pss = allStats().filter((s) => groups.has(s.pgid)).reduce((sum, s) => sum + (pssBytes(s.pid) ?? 0), 0);
     result.machineBusy = busyBetween(sys0, systemTimes()) * MACHINE_CPUS;
     result.publisherCores = (own.user + own.system) / 1e6 / window;
     result.peakRss = peakRss;
@@ -240,7 +262,8 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
     result.nodeCores = (await node.jobs()).find((j) => j.egressId === started.egressId)?.cpu;
     log(
       `  ${started.egressId}: ${result.cores.toFixed(3)} cores over ${groups.size} group(s) (${result.processes}); the node's own 1 s sample ${result.nodeCores?.toFixed(3) ?? 'n/a'}; ` +
-        `peak RSS ${mb(peakRss)} (Σ VmHWM ${mb(hwmSum)}); machine busy ${result.machineBusy.toFixed(2)} cores, publishers ${result.publisherCores.toFixed(2)} cores`,
+        `peak RSS ${mb(peakRss)} (Σ VmHWM ${mb(hwmSum)}, PSS ${mb(result.pss)}); request → first frame ${result.activeMs} ms; ` +
+        `${daemons.length ? `daemons ${result.daemonCores.toFixed(3)} cores; ` : ''}machine busy ${result.machineBusy.toFixed(2)} cores, publishers ${result.publisherCores.toFixed(2)} cores`,
     );
     const still = await getInfo(started.egressId);
     if (still?.status !== EgressStatus.EGRESS_ACTIVE) throw new Error(`ended ${still ? EgressStatus[still.status] : 'unlisted'} during the window: ${still?.error}`);
@@ -280,9 +303,9 @@ const livePublishers = new Set<Publisher>();
 function report(): void {
   console.log('');
   console.log(`egress bench:kinds: ${MACHINE_CPUS} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 1024 ** 3).toFixed(1)} GB, node ${process.version}; load average at the end: ${loadAverage()}`);
-  console.log(`each job alone on the node, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; cores = utime+stime of all the job's processes (handler + gst-launch) / window`);
+  console.log(`each job alone on the node, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; cores = utime+stime of all the job's processes (handler, gst-launch, and for web jobs Chromium, Xvfb and the PulseAudio daemon) / window`);
   const baseline = results[0]?.cores;
-  const table = [['job', 'result', 'cores / job', '× baseline', 'peak RSS (Σ VmHWM)', 'load avg before', 'machine busy', 'publishers']];
+  const table = [['job', 'result', 'cores / job', '× baseline', 'peak RSS (Σ VmHWM)', 'PSS', 'request → first frame', 'load avg before', 'machine busy', 'publishers']];
   for (const r of results) {
     const ok = r.cores !== undefined;
     table.push([
@@ -291,6 +314,8 @@ function report(): void {
       ok ? r.cores!.toFixed(3) : '—',
       ok && baseline ? ratioText(r.cores!, baseline) : '—',
       ok ? `${mb(r.peakRss)} (${mb(r.hwmSum)})` : '—',
+      ok ? mb(r.pss) : '—',
+      r.activeMs !== undefined ? `${(r.activeMs / 1000).toFixed(2)} s` : '—',
       r.loadBefore || '—',
       ok ? `${r.machineBusy!.toFixed(2)}/${MACHINE_CPUS}` : '—',
       ok ? `${r.publisherCores!.toFixed(2)} cores` : '—',

@@ -3,12 +3,15 @@
 // targets:
 //   1. the supervisor's idle RSS;
 //   2. claim latency: StartEgress REQ published → our ClaimRequest, both seen on Redis by this process;
-//   3. request → ACTIVE for an audio track egress, through livekit-server;
-//   4. CPU per audio track egress (4 at once, 20 s, summed over each handler's process groups), and how
-//      many such jobs a node admits with that cost under measured-load admission, against the Go defaults.
+//   3. request → ACTIVE for an audio track egress, through livekit-server: on an idle node, on a node
+//      already running a job (no selection wait), and on an idle node without spare handlers;
+//   4. CPU and RSS per audio track egress (4 at once, 20 s, summed over each handler's processes), and how
+//      many such jobs a node admits with that cost under measured-load admission, against the Go defaults;
+//   5. `egress serve` start → ready, and `egress --help`.
+// The nodes run bin/egress as it chooses (dist/ when built and current); EGRESS_RUNTIME forces one.
 // Everything is stopped before it exits.
 import '../tests/rig/quiet-rtc.ts';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -33,7 +36,16 @@ import { busyBetween, CLK_TCK, cpuByGroup, cpuOfPid, loadAverage, sparePids, sta
 // ---- targets and sizes ----
 const TARGET_IDLE_RSS_MB = 80;
 const TARGET_CLAIM_P50_MS = 5;
-const TARGET_ACTIVE_P50_S = 1.0;
+const TARGET_ACTIVE_P50_S = 0.8;
+const TARGET_BUSY_ACTIVE_P50_S = 0.3;
+const TARGET_JOB_RSS_MB = 80;
+const TARGET_READY_MS = 200;
+const TARGET_HELP_S = 0.3;
+/** The Go egress on this machine (issue 11): its figures, for the ratio. */
+const GO_READY_MS = 115;
+const GO_JOB_RSS_MB = 78;
+const READY_RUNS = 5;
+const HELP_RUNS = 5;
 const IDLE_WAIT_MS = 3_000;
 const CLAIM_SAMPLES = 20;
 const ACTIVE_RUNS = 5;
@@ -72,6 +84,19 @@ async function bareNodeRss(withTsx: boolean, waitMs: number): Promise<number> {
     child.kill('SIGKILL');
   }
 }
+
+const EGRESS_BIN = fileURLToPath(new URL('../bin/egress', import.meta.url));
+
+/** Wall time of `egress --help`, as an operator runs it. */
+function helpSeconds(): number {
+  const t0 = performance.now();
+  const r = spawnSync(EGRESS_BIN, ['--help'], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`egress --help exited ${r.status}`);
+  return (performance.now() - t0) / 1000;
+}
+
+/** Summed VmRSS of the given processes (shared pages count in each). */
+const rssOf = (pids: number[]) => pids.reduce((sum, pid) => sum + (statusBytes(pid, 'VmRSS') ?? 0), 0);
 
 const egressId = () => `EG_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').slice(0, 12)}`;
 
@@ -274,6 +299,15 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
     return { answered, polled, hooked, selectionWaits, lkStartClaims };
   };
   const { answered, polled, hooked, selectionWaits, lkStartClaims } = await activeRuns('pool');
+  // On a busy node: one job already running, so the node bids 1.0 and livekit-server takes its claim
+  // without the wait it gives an idle (0.5) bid.
+  log(`request → ACTIVE on a busy node: ${ACTIVE_RUNS} more while one job runs`);
+  const background = await client.startTrackEgress(room, new DirectFileOutput({ filepath: 'bench/busy-background-{track_id}' }), trackId);
+  await waitUntil(`${background.egressId} ACTIVE`, async () => ((await getInfo(background.egressId))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 30_000, 100);
+  await sleep(REFILL_DELAY_MS + 2_000);
+  const busyRuns = await activeRuns('busy');
+  const backgroundEnd = await stopAndWait(background.egressId);
+  if (backgroundEnd.status !== EgressStatus.EGRESS_COMPLETE) log(`  warning: ${background.egressId} ended ${EgressStatus[backgroundEnd.status]}: ${backgroundEnd.error}`);
   // The same on a node without spares (handler_pool.idle 0: each job forks its handler), for the ratio.
   log('request → ACTIVE again on a node with handler_pool.idle 0');
   await m.stop();
@@ -299,6 +333,11 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
     const lc = spread(lkStartClaims);
     row(`claim latency, livekit-server StartEgress (${lc.n} requests) p50 / max`, `${lc.p50.toFixed(2)} / ${lc.max.toFixed(2)} ms`, `≤ ${TARGET_CLAIM_P50_MS} ms`, ratioText(lc.p50, TARGET_CLAIM_P50_MS));
   }
+  const busyAct = spread(busyRuns.polled);
+  row(`request → ACTIVE on a busy node (one job running; ${busyAct.n} runs) p50`, `${busyAct.p50.toFixed(3)} s`, `≤ ${TARGET_BUSY_ACTIVE_P50_S.toFixed(1)} s`, ratioText(busyAct.p50, TARGET_BUSY_ACTIVE_P50_S));
+  row('  … p90 / max', `${busyAct.p90.toFixed(3)} / ${busyAct.max.toFixed(3)} s`);
+  row('  request → StartEgress answered (STARTING) p50', `${spread(busyRuns.answered).p50.toFixed(3)} s`);
+  if (busyRuns.selectionWaits.length) row('  of which livekit-server selection (REQ → RCLAIM) p50', `${spread(busyRuns.selectionWaits).p50.toFixed(0)} ms`, 'none for a busy (1.0) bid');
 
   // 4a. CPU per audio track egress: CPU_JOBS at once, CPU_WINDOW_MS, utime+stime of each handler's process groups.
   log(`CPU: ${CPU_JOBS} concurrent audio track egresses for ${CPU_WINDOW_MS / 1000} s`);
@@ -307,10 +346,12 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
   await Promise.all(cpuIds.map((id) => waitUntil(`${id} ACTIVE`, async () => ((await getInfo(id))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 30_000, 100)));
   await sleep(3000); // past start-up: joining, subscribing, pipeline warm-up
   const groupsOf = new Map<string, number[]>();
+  const pidsOf = new Map<string, { pid: number; name: string }[]>();
   for (const id of cpuIds) {
     const detail = await m.job(id);
     if (!detail) throw new Error(`${id} is not listed by the node's debug endpoint`);
     groupsOf.set(id, [...new Set(detail.processes.map((p) => p.pgid))]);
+    pidsOf.set(id, detail.processes);
   }
   const allGroups = [...groupsOf.values()].flat();
   const c0 = cpuByGroup(allGroups);
@@ -330,6 +371,10 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
     const own = nodeSays.find((j) => j.egressId === id)?.cpu;
     log(`  ${id}: ${(used / window).toFixed(3)} cores over ${groups.length} process group(s) [${groups.join(', ')}]; the node's own last 1 s sample: ${own?.toFixed(3) ?? 'n/a'}`);
   }
+  const jobProcesses = [...pidsOf.values()];
+  const jobRss = spread(jobProcesses.map((ps) => rssOf(ps.map((p) => p.pid)) / 1024 ** 2));
+  const rssNamed = (name: string) => spread(jobProcesses.map((ps) => rssOf(ps.filter((p) => p.name === name).map((p) => p.pid)) / 1024 ** 2));
+  const [handlerRss, gstRss] = [rssNamed('handler'), rssNamed('gst-launch-1.0')];
   const supervisorCores = (s1 - s0) / window;
   const cpu = spread(perJob);
   log(`  per job: mean ${cpu.mean.toFixed(3)}, min ${cpu.min.toFixed(3)}, max ${cpu.max.toFixed(3)} cores; supervisor ${supervisorCores.toFixed(3)} cores (CLK_TCK ${CLK_TCK})`);
@@ -340,6 +385,9 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
   await m.stop();
   row(`CPU per audio track egress (${CPU_JOBS} at once, ${CPU_WINDOW_MS / 1000} s) mean`, `${cpu.mean.toFixed(3)} cores`, `Go default cost ${GO_TRACK_COST} core`, ratioText(cpu.mean, GO_TRACK_COST));
   row('  … min / max per job', `${cpu.min.toFixed(3)} / ${cpu.max.toFixed(3)} cores`);
+  row(`RSS per audio track egress (handler + gst-launch, ${jobRss.n} jobs) mean`, `${jobRss.mean.toFixed(1)} MB`, `≤ ${TARGET_JOB_RSS_MB} MB; Go ${GO_JOB_RSS_MB} MB`, ratioText(jobRss.mean, TARGET_JOB_RSS_MB));
+  row('  … min / max per job', `${jobRss.min.toFixed(1)} / ${jobRss.max.toFixed(1)} MB`);
+  row('  … of which the handler / gst-launch (mean)', `${handlerRss.mean.toFixed(1)} / ${gstRss.mean.toFixed(1)} MB`);
   row(`  supervisor CPU while running ${CPU_JOBS} jobs`, `${supervisorCores.toFixed(3)} cores`);
   row('  whole machine busy during that window', `${(machineBusy * MACHINE_CPUS).toFixed(2)} of ${MACHINE_CPUS} cores`);
 
@@ -400,6 +448,25 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
     ratioText(measuredFill.accepted, predicted(GO_TRACK_COST)),
   );
   row(`jobs admitted, Go default cost ${GO_TRACK_COST} core, verified`, countText(goFill), `computed ${predicted(GO_TRACK_COST)}`, ratioText(goFill.accepted, predicted(GO_TRACK_COST)));
+
+  // 5. Start-up: `egress serve` until its ready line (Redis connected, endpoints open, bidding), one
+  //    node at a time with nothing else running; then `egress --help`.
+  log(`start → ready: ${READY_RUNS} nodes, one at a time; load average now: ${loadAverage()}`);
+  const readies: number[] = [];
+  for (let i = 0; i < READY_RUNS; i++) {
+    const n = await startNode(d, {});
+    cleanups.push(() => n.stop());
+    readies.push(n.node.readyMs);
+    await n.stop();
+  }
+  const ready = spread(readies);
+  log(`  start → ready: ${readies.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+  row(`egress serve start → ready (${ready.n} starts) p50`, `${ready.p50.toFixed(0)} ms`, `≤ ${TARGET_READY_MS} ms; Go ≤ ${GO_READY_MS} ms`, ratioText(ready.p50, TARGET_READY_MS));
+  row('  … min / max', `${ready.min.toFixed(0)} / ${ready.max.toFixed(0)} ms`);
+  const helps = Array.from({ length: HELP_RUNS }, helpSeconds);
+  const help = spread(helps);
+  row(`egress --help (${help.n} runs, EGRESS_RUNTIME=${process.env.EGRESS_RUNTIME ?? '(unset)'}) p50`, `${help.p50.toFixed(3)} s`, `≤ ${TARGET_HELP_S} s`, ratioText(help.p50, TARGET_HELP_S));
+  row('  … min / max', `${help.min.toFixed(3)} / ${help.max.toFixed(3)} s`);
 }
 
 await runBench('bench', main, report);

@@ -11,7 +11,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from '@egress/shared/errors.ts';
-import { Profiler } from './debug/profiling.ts';
+import { JournalWriter } from '@egress/shared/journal.ts';
+import { Profiler, uploadBundle } from './debug/profiling.ts';
 import type { Controller } from './controller/controller.ts';
 
 /** Resolves once the message is handed to the channel, so a final message is not lost at exit. */
@@ -92,18 +93,35 @@ process.on('SIGINT', () => stop('Process killed'));
 
 const heartbeat = setInterval(() => void send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);
 
+/**
+ * Hands the final EgressInfo to the supervisor. An orphan has nobody to hand it to: it stays in the
+ * journal, and the next node started on this machine reports it (supervisor/src/fleet/orphans.ts).
+ * A FAILED job's scratch may hold the only copy of its recording (an upload that failed everywhere).
+ */
+async function finishJob(final: EgressInfo, scratch: string, journal: JournalWriter): Promise<void> {
+  if (!process.connected) return journal.finish(encodeInfo(final));
+  if (final.status !== EgressStatus.EGRESS_FAILED) await rm(scratch, { recursive: true, force: true });
+  await send({ type: 'finished', info: encodeInfo(final) });
+}
+
 async function run(requestB64: string, plan: PipelineConfig, config: Extract<SupervisorMessage, { type: 'start' }>['config']): Promise<void> {
   const req = StartEgressRequest.fromBinary(Buffer.from(requestB64, 'base64'));
+  // Before any await: StartEgress is answered without waiting for this process, so a StopEgress may
+  // come at once, and stop() answers it from this.
+  const info = startingInfo(req, nowNs());
+  startInfo = info;
   const profiling = config.debug.enableProfiling;
   const debugDir = path.join(config.tmpDir, 'debug', req.egressId);
   if (profiling) await mkdir(debugDir, { recursive: true });
   const logPath = profiling ? path.join(debugDir, 'handler-live.log') : undefined;
   const log = createLogger({ level: config.logging.level, json: config.logging.json, fields: { egressId: req.egressId }, file: logPath });
+  const scratch = path.join(config.tmpDir, req.egressId);
+  await mkdir(scratch, { recursive: true });
+  const journal = JournalWriter.start(scratch, req.egressId, requestB64);
+  const finish = (final: EgressInfo) => finishJob(final, scratch, journal);
   void send({ type: 'ready' });
   const profiler = profiling ? new Profiler() : undefined;
   await profiler?.start();
-  const info = startingInfo(req, nowNs());
-  startInfo = info;
   // The media modules (rtc-node's native addon, gst) load after `ready`: the readiness limit measures
   // whether the process is alive and listening, not how busy the machine is.
   let dispose = async () => undefined as void;
@@ -113,21 +131,32 @@ async function run(requestB64: string, plan: PipelineConfig, config: Extract<Sup
     egress = new Controller(plan, config, log, {
       status: (i) => send({ type: 'status', info: encodeInfo(i) }),
       process: (p) => void send({ type: 'process', process: p }),
-      output: (o) => void send({ type: 'output', output: o }),
+      output: (o) => {
+        journal.addOutput(o);
+        void send({ type: 'output', output: o });
+      },
+      ending: () => void send({ type: 'ending' }),
+      finalized: () => void send({ type: 'finalized' }),
     }, info);
     if (pendingStop) egress.stop(pendingStop);
     const final = await egress.run();
     if (profiler && final.status === EgressStatus.EGRESS_FAILED) {
       const dir = await profiler.saveBundle(debugDir, { ...(await egress.debugArtifacts()), logPath });
       final.details += `; debug files: ${dir}`;
+      const storage = config.debug.storage;
+      if (storage) {
+        // A bundle that cannot be stored never changes what the job itself reports.
+        final.details += await uploadBundle(dir, req.egressId, storage, log).then(
+          (where) => `; debug files uploaded to ${where}`,
+          (err: Error) => `; debug files not uploaded: ${err.message}`,
+        );
+      }
     }
-    // A FAILED job's scratch may hold the only copy of its recording (an upload that failed everywhere).
-    if (final.status !== EgressStatus.EGRESS_FAILED) await rm(path.join(config.tmpDir, req.egressId), { recursive: true, force: true });
-    await send({ type: 'finished', info: encodeInfo(final) });
+    await finish(final);
   } catch (err) {
     log.error('handler failed', { error: toEgressError(err).message });
     setFailed(info, toEgressError(err));
-    await send({ type: 'finished', info: encodeInfo(info) });
+    await finish(info);
   }
   clearInterval(heartbeat);
   await dispose();

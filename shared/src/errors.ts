@@ -63,8 +63,30 @@ export const errors = {
   pathNul: (field: string) => new EgressError('invalid_argument', `request has missing or invalid field: ${field} (must not contain NUL)`),
   imageQueueFull: (pending: number) => new EgressError('internal', `image upload queue full (${pending} pending): storage cannot keep up`),
   segmentQueueFull: () => new EgressError('internal', 'segment upload job queue is full'),
+  /** The EOS watchdog fired: the pipeline did not finish within its deadline (Go's text). */
+  pipelineFrozen: () => new EgressError('internal', 'pipeline frozen'),
   connectionFailed: () => new EgressError('unavailable', 'recording ended early: connection to room failed'),
+  /** Ours: the node died under a running job, and the next node on the machine finished its report. */
+  recoveredAfterRestart: () => new EgressError('unavailable', 'recovered after node restart'),
   // Ours, not the Go egress's: a subscribed track that never decodes fails its egress instead of hanging in STARTING.
   noDecodableFrame: (trackId: string, codec: string, seconds: number) =>
     new EgressError('failed_precondition', `track ${trackId} (${codec}) yielded no decodable frame within ${seconds} s`),
+  // psrpc (psrpc-wire §4): the texts livekit-server's own client uses.
+  requestTimedOut: () => new EgressError('deadline_exceeded', 'request timed out'),
+  noResponse: () => new EgressError('unavailable', 'no response from servers'),
+  noServers: (claims: number) => new EgressError('unavailable', `no servers available (received ${claims} responses)`),
+  // Ours: Redis refused or lost a PUBLISH/SUBSCRIBE; transient, so callers may retry.
+  busUnavailable: (reason: string) => new EgressError('unavailable', `redis unavailable: ${reason}`),
+  // Web sources (egress-behaviour §9.1).
+  pageLoad: (reason: string) => new EgressError('invalid_argument', `page load error: ${reason}`),
+  templateError: (text: string) => new EgressError('invalid_argument', `template error: ${text}`),
+  launchPulse: (reason: string) => new EgressError('internal', `failed to launch pulse: ${reason}`),
+  launchXvfb: (reason: string) => new EgressError('internal', `failed to launch xvfb: ${reason}`),
+  launchChrome: (reason: string) => new EgressError('internal', `failed to launch chrome: ${reason}`),
+  // Ours, not the Go egress's (its page dying shows up later as a frozen pipeline or not at all).
+  pageCrashed: () => new EgressError('internal', 'chrome page crashed'),
+  chromeExited: () => new EgressError('internal', 'chrome exited unexpectedly'),
 };
+
+/** EgressInfo.error of a web egress whose page never logged START_RECORDING (ABORTED). */
+export const START_SIGNAL_NOT_RECEIVED = 'Start signal not received';

@@ -50,6 +50,10 @@ export type HandlerMessage =
   | { type: 'process'; process: ProcessReport }
   | { type: 'output'; output: OutputReport }
   | { type: 'status'; info: string }
+  /** The job started to end (a stop, a limit, its source): its pipeline must finish within the stop deadline. */
+  | { type: 'ending' }
+  /** Its pipeline finished (gst exited): what is left is uploading, which takes as long as it takes. */
+  | { type: 'finalized' }
   | { type: 'reply'; id: number; info?: string; dot?: string; error?: { code: ErrorCode; message: string } }
   | { type: 'finished'; info: string };
 

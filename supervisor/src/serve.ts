@@ -3,10 +3,12 @@ import type { Config } from '@egress/shared/config/types.ts';
 import { createLogger } from '@egress/shared/logging.ts';
 import { Bus } from '@egress/shared/psrpc/bus.ts';
 import { startHttpEndpoints } from './http/server.ts';
+import { installLastResort } from './process-faults.ts';
 import { EgressService } from './service/egress-service.ts';
 
 export async function serve(config: Config, warnings: string[]): Promise<void> {
   const log = createLogger({ level: config.logging.level, json: config.logging.json });
+  installLastResort(log);
   for (const w of warnings) log.warn(w);
 
   const bus = new Bus(config.redis, log);

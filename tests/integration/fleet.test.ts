@@ -203,3 +203,34 @@ t.test('an invalid config fails at start with the key and the reason; a running 
   await client.stopEgress(id);
   t.equal((await untilEnded(id)).status, EgressStatus.EGRESS_COMPLETE);
 });
+
+// StartEgress is answered once livekit-server has the egress (IOInfo.CreateEgress), not when the
+// handler is ready: a handler that then dies, or never gets ready, still ends the egress FAILED.
+// A preload (NODE_OPTIONS, inherited by the handlers) stops the handlers, which alone carry EGRESS_ID
+// (handler_pool.idle 0: no spares), before their main module runs.
+t.test('a handler that dies or hangs before ready: StartEgress answered STARTING, then FAILED', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const os = await import('node:os');
+  const preload = `${mkdtempSync(`${os.tmpdir()}/egress-unready-`)}/unready.mjs`;
+  writeFileSync(preload, [
+    'if (process.env.EGRESS_ID) {',
+    "  if (process.env.TEST_UNREADY === 'die') process.exit(3);",
+    '  setInterval(() => {}, 1 << 30);',
+    '  await new Promise(() => {});',
+    '}',
+    '',
+  ].join('\n'));
+  for (const [how, reason] of [['die', /handler process died: exit status 3/], ['hang', /handler failed to start \(signal: killed\)/]] as const) {
+    const node = await startEgressNode(d, { handler_pool: { idle: 0 } }, { NODE_OPTIONS: `--import=${preload}`, TEST_UNREADY: how });
+    t.teardown(() => node.stop());
+    const { room, track } = await publish(t, `unready-${how}`);
+    const started = await client.startTrackEgress(room, new DirectFileOutput({ filepath: `unready-${how}/{track_id}` }), track);
+    t.equal(started.status, EgressStatus.EGRESS_STARTING, `${how}: StartEgress answered STARTING`);
+    const failed = await untilEnded(started.egressId, 30_000);
+    t.equal(failed.status, EgressStatus.EGRESS_FAILED, `${how}: the egress ended FAILED`);
+    t.match(failed.error, reason, `${how}: ${failed.error}`);
+    t.equal(failed.errorCode, 500, `${how}: error code 500 (internal)`);
+    t.equal(node.process.exitCode, null, `${how}: the node kept running`);
+    await node.stop();
+  }
+});

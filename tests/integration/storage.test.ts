@@ -1,8 +1,9 @@
 // Recordings through a real egress into each storage emulator: config storage, per-request overrides,
-// backup storage when the primary is down, and a file kept (and FAILED reported) when both fail.
+// backup storage when the primary is down, a file kept (and FAILED reported) when both fail, and the
+// debug.enable_profiling bundle of a failed pipeline uploaded to the debug storage.
 import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AliOSSUpload, DirectFileOutput, EgressStatus, S3Upload, type EgressInfo } from '@livekit/protocol';
@@ -15,6 +16,7 @@ import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../rig/storage/azuri
 import { startGcs } from '../rig/storage/gcs.ts';
 import { startOssServer } from '../rig/storage/oss-server.ts';
 import { S3RVER_ACCESS_KEY, S3RVER_SECRET, startS3 } from '../rig/storage/s3.ts';
+import { jobDetail } from '../support/debug-api.ts';
 import { startEgressNode } from '../support/egress-node.ts';
 import { suiteDeployment } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
@@ -122,11 +124,25 @@ t.test('primary down: the backup takes the file and the result says so', async (
   const backupDir = mkdtempSync(path.join(os.tmpdir(), 'backup-'));
   const node = await startEgressNode(d, { storage: { s3: s3Block('rec', `http://127.0.0.1:${await freePort()}`) }, backup_storage: backupDir });
   t.teardown(() => node.stop());
-  const r = await record(t, 'backup', new DirectFileOutput({ filepath: 'b/{track_id}' }));
+  const r = await record(t, 'backup', new DirectFileOutput({ filepath: 'b/{track_id}', disableManifest: true }));
   t.equal(r.status, EgressStatus.EGRESS_COMPLETE, r.error);
   t.equal(r.backupStorageUsed, true, 'backup_storage_used');
   t.ok(r.fileResults[0]!.location.startsWith(backupDir), `in the backup: ${r.fileResults[0]!.location}`);
   t.ok((await probe(r.fileResults[0]!.location)).duration > 2.5, 'playable');
+  // As Go: the backup was used, so the manifest is written although the request disabled it.
+  t.ok(existsSync(path.join(backupDir, 'b', `${r.egressId}.json`)), 'the manifest is next to the file in the backup');
+});
+
+t.test('backup configured but not used: a disabled manifest stays disabled', async (t) => {
+  const backupDir = mkdtempSync(path.join(os.tmpdir(), 'backup-'));
+  const node = await startEgressNode(d, { storage: { s3: s3Block('rec') }, backup_storage: backupDir });
+  t.teardown(() => node.stop());
+  const r = await record(t, 'nomanifest', new DirectFileOutput({ filepath: 'nm/{track_id}', disableManifest: true }));
+  t.equal(r.status, EgressStatus.EGRESS_COMPLETE, r.error);
+  t.equal(r.backupStorageUsed, false);
+  t.equal(r.manifestLocation, '', 'no manifest location');
+  await t.rejects(s3Get('rec', `nm/${r.egressId}.json`), 'no manifest object in storage');
+  t.same(readdirSync(backupDir), [], 'and nothing in the backup');
 });
 
 t.test('primary and backup both fail: FAILED, and the file stays on disk', async (t) => {
@@ -141,4 +157,51 @@ t.test('primary and backup both fail: FAILED, and the file stays on disk', async
   const kept = r.fileResults[0]!.location;
   t.ok(existsSync(kept), `kept at ${kept}`);
   t.ok((await probe(kept)).duration > 2.5, 'and playable');
+});
+
+/** Starts an audio track egress on a node with profiling on, and fails its pipeline by killing gst-launch. */
+async function failPipeline(t: Test, name: string, debugPort: number): Promise<EgressInfo> {
+  const room = `${name}-${Date.now()}`;
+  const pub = await startPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: `${name}-pub`, audio: true, video: false });
+  t.teardown(() => pub.stop());
+  const id = (await client.startTrackEgress(room, new DirectFileOutput({ filepath: `${name}/{track_id}` }), pub.audioTrackSid!)).egressId;
+  await waitFor('ACTIVE', async () => ((await info(id))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 20_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  const gst = (await jobDetail(debugPort, id)).processes.find((p) => p.name === 'gst-launch-1.0')!;
+  process.kill(gst.pid, 'SIGKILL');
+  return waitFor('the end', async () => {
+    const i = await info(id);
+    return i && i.status >= EgressStatus.EGRESS_COMPLETE ? i : undefined;
+  }, 60_000);
+}
+
+t.test('debug.enable_profiling: a failed pipeline\'s bundle is uploaded to the debug storage, named by egress id', async (t) => {
+  const debugPort = await freePort();
+  const node = await startEgressNode(d, { debug_handler_port: debugPort, debug: { enable_profiling: true, prefix: 'dbg', s3: s3Block('override') } });
+  t.teardown(() => node.stop());
+  const r = await failPipeline(t, 'dbgup', debugPort);
+  t.equal(r.status, EgressStatus.EGRESS_FAILED, r.error);
+  const where = /debug files uploaded to (\S+)/.exec(r.details)?.[1];
+  t.ok(where, `the details say where the bundle went: ${r.details}`);
+  t.match(where, new RegExp(`override/dbg/${r.egressId}/$`), 'the debug bucket and prefix, then the egress id');
+  const dot = (await s3Get('override', `dbg/${r.egressId}/pipeline.dot`)).toString();
+  t.match(dot, /^digraph/, 'the stored pipeline graph is a dot graph');
+  const commands = (await s3Get('override', `dbg/${r.egressId}/gst-launch.txt`)).toString();
+  t.match(commands, /gst-launch-1\.0|oggmux/, 'the stored command lines are the job\'s');
+  const profile = JSON.parse((await s3Get('override', `dbg/${r.egressId}/handler.cpuprofile`)).toString()) as { nodes?: unknown[] };
+  t.ok(Array.isArray(profile.nodes), 'the stored CPU profile parses');
+  t.ok((await s3Get('override', `dbg/${r.egressId}/handler.log`)).length > 0, 'the handler log is there');
+});
+
+t.test('debug storage unreachable: the job reports its own failure, and says the bundle stayed on disk', async (t) => {
+  const debugPort = await freePort();
+  const node = await startEgressNode(d, { debug_handler_port: debugPort, debug: { enable_profiling: true, s3: s3Block('override', `http://127.0.0.1:${await freePort()}`) } });
+  t.teardown(() => node.stop());
+  const r = await failPipeline(t, 'dbgdown', debugPort);
+  t.equal(r.status, EgressStatus.EGRESS_FAILED);
+  t.notMatch(r.error, /upload/i, `the error is the pipeline's, not the bundle's: ${r.error}`);
+  t.match(r.details, /debug files not uploaded: /, r.details);
+  const dir = /debug files: ([^\s;]+)/.exec(r.details)?.[1];
+  t.ok(dir && existsSync(path.join(dir, 'pipeline.dot')), `the local bundle is kept: ${dir}`);
+  t.notMatch(r.details, new RegExp(S3RVER_SECRET + '(?![A-Z])'), 'no secret in the details');
 });

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { startLiveKit } from './livekit.ts';
-import { startRedis } from './redis.ts';
+import { startRedis, type RedisInstance, type RedisOptions } from './redis.ts';
 
 /*
  * "Existing deployment" mode: the integration suite runs against a LiveKit server + redis
@@ -46,6 +46,8 @@ export interface LocalDeployment extends Deployment {
   livekitConfigPath: string;
   livekitLogPath: string;
   redisLogPath: string;
+  /** The Redis itself, for fault injection. */
+  redisServer: RedisInstance;
   stop(): Promise<void>;
 }
 
@@ -136,8 +138,8 @@ export function writeDeploymentFile(d: Deployment, path: string): void {
 }
 
 /** Starts redis + livekit-server on 127.0.0.1; stop() tears both down. */
-export async function startLocalDeployment(opts?: { webhookUrl?: string }): Promise<LocalDeployment> {
-  const redis = await startRedis();
+export async function startLocalDeployment(opts?: { webhookUrl?: string; redis?: RedisOptions }): Promise<LocalDeployment> {
+  const redis = await startRedis(opts?.redis);
   try {
     const livekit = await startLiveKit({ redisAddress: redis.address, webhookUrl: opts?.webhookUrl });
     return {
@@ -150,6 +152,7 @@ export async function startLocalDeployment(opts?: { webhookUrl?: string }): Prom
       livekitConfigPath: livekit.configPath,
       livekitLogPath: livekit.logPath,
       redisLogPath: redis.logPath,
+      redisServer: redis,
       stop: async () => {
         await livekit.stop();
         await redis.stop();

@@ -242,6 +242,24 @@ export async function blackSpells(path: string, minSeconds = 0.3): Promise<{ fir
   return { firstFrame: stats[0]?.time ?? NaN, spells };
 }
 
+/**
+ * Spells of at least minSeconds in which no frame differs visibly from the one before: a stall or a
+ * gap in a picture that always moves (the publishers' marker bar), in file time.
+ */
+export async function frozenSpells(path: string, minSeconds = 0.5): Promise<Spell[]> {
+  const stats = await grayFrameStats(path);
+  const spells: Spell[] = [];
+  let since = stats[0]?.time ?? 0;
+  for (const s of stats) {
+    if (s.diff <= CHANGE_THRESHOLD) continue;
+    if (s.time - since >= minSeconds) spells.push({ start: since, end: s.time });
+    since = s.time;
+  }
+  const last = stats.at(-1)?.time ?? since;
+  if (last - since >= minSeconds) spells.push({ start: since, end: last });
+  return spells;
+}
+
 export async function videoChanges(path: string): Promise<VideoChanges> {
   const stats = await grayFrameStats(path);
   return { frames: stats.length, distinctFrames: stats.filter((s) => s.diff > CHANGE_THRESHOLD).length };
@@ -356,4 +374,26 @@ export async function avSync(path: string): Promise<AvSync> {
   const abs = offsetsMs.map(Math.abs).sort((a, b) => a - b);
   const pct = (p: number) => (abs.length ? abs[Math.min(abs.length - 1, Math.ceil(p * abs.length) - 1)]! : NaN);
   return { offsetsMs, p50: pct(0.5), p95: pct(0.95), max: abs.at(-1) ?? NaN };
+}
+
+/** The mean colour (0-255 per channel) of the frame shown at `seconds` (0: the first frame). */
+export async function frameColor(path: string, seconds: number): Promise<{ r: number; g: number; b: number }> {
+  const result = await execa('ffmpeg', ['-nostdin', '-v', 'error', '-ss', String(seconds), '-i', path, '-frames:v', '1', '-vf', 'scale=1:1:flags=area', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
+    reject: false,
+    encoding: 'buffer',
+  });
+  const px = result.stdout as Uint8Array;
+  if (result.exitCode !== 0 || px.length < 3) throw new Error(`ffmpeg (frame of ${path} at ${seconds} s) failed (exit ${result.exitCode})`);
+  return { r: px[0]!, g: px[1]!, b: px[2]! };
+}
+
+/** The frame shown at `seconds` as full-range grey, one byte a pixel, at its own `width` x `height`. */
+export async function grayFrame(path: string, seconds: number, width: number, height: number): Promise<Buffer> {
+  const result = await execa('ffmpeg', ['-nostdin', '-v', 'error', '-ss', String(seconds), '-i', path, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], {
+    reject: false,
+    encoding: 'buffer',
+  });
+  const px = result.stdout as Uint8Array;
+  if (result.exitCode !== 0 || px.length !== width * height) throw new Error(`ffmpeg (grey frame of ${path} at ${seconds} s): ${px.length} bytes, exit ${result.exitCode}`);
+  return Buffer.from(px);
 }

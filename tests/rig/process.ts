@@ -11,6 +11,8 @@ export interface Service {
   /** Set once the process has exited (code or signal). */
   readonly exited: boolean;
   logTail(lines?: number): string;
+  /** For fault injection: SIGSTOP, SIGCONT, SIGKILL. */
+  signal(signal: NodeJS.Signals): void;
   /** keepTmp leaves the log in place, e.g. after a failed start whose error names it. */
   stop(opts?: { keepTmp?: boolean }): Promise<void>;
 }
@@ -109,6 +111,7 @@ export function spawnService(
       return exited;
     },
     logTail: (lines = 40) => tail(logPath, lines),
+    signal: (signal) => void child.kill(signal),
     stop,
   };
 }

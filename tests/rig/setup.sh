@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the egress tests need: Debian packages, npm modules, Node 24 when the machine's
-# node is older than 22, a pinned livekit-server, and builds dist/ (npm run build). Idempotent; when
-# everything is present it only runs a few cheap checks.
+# node is older than 22, a pinned livekit-server, and builds dist/ and the default template's
+# templates/dist (npm run build). Idempotent; when everything is present it only runs a few cheap checks.
 set -euo pipefail
 
 LIVEKIT_SERVER_VERSION=v1.13.5
@@ -87,8 +87,9 @@ if [ -x "$ROOT/.cache/node/bin/node" ]; then
   ln -sfn ../../.cache/node/bin/node node_modules/.bin/node
 fi
 
-# --- The compiled node: dist/ (tsc -b, incremental) -------------------------------------------
-echo "setup: building dist/ (npm run build)"
+# --- The compiled node: dist/ (tsc -b, incremental), and templates/dist (vite build, skipped when
+# no template source is newer than the last build) ----------------------------------------------
+echo "setup: building dist/ and templates/dist (npm run build)"
 bin/build
 
 # --- Go tools, pinned and cached in .cache/bin ------------------------------------------------

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, createWriteStream, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { Deployment } from '../rig/deployment.ts';
@@ -16,11 +17,14 @@ export interface EgressNode {
   /** Scratch space: one directory per egress while it runs. */
   tmpDir: string;
   logPath: string;
+  /** Spawn → its `egress node ready` line, in ms. */
+  readyMs: number;
   log(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startEgressNode(d: Deployment, extra: Record<string, unknown> = {}): Promise<EgressNode> {
+/** `env` is added to this process's environment for the node (and so for its handlers). */
+export async function startEgressNode(d: Deployment, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<EgressNode> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'egress-node-'));
   const outputDir = path.join(dir, 'out');
   const config = {
@@ -41,20 +45,21 @@ export async function startEgressNode(d: Deployment, extra: Record<string, unkno
   };
   const logPath = path.join(dir, 'egress.log');
   const logFile = createWriteStream(logPath);
+  const spawnedAt = performance.now();
   const child = spawn(EGRESS_BIN, ['serve'], {
-    env: { ...process.env, EGRESS_CONFIG_BODY: YAML.stringify(config) },
+    env: { ...process.env, ...env, EGRESS_CONFIG_BODY: YAML.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.pipe(logFile);
   child.stderr!.pipe(logFile);
   const log = () => readFileSync(logPath, 'utf8');
 
-  await new Promise<void>((resolve, reject) => {
+  const readyMs = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`egress node did not become ready:\n${log()}`)), 20_000);
     const onData = (b: Buffer) => {
       if (b.toString().includes('egress node ready')) {
         clearTimeout(timer);
-        resolve();
+        resolve(performance.now() - spawnedAt);
       }
     };
     child.stderr!.on('data', onData);
@@ -67,6 +72,7 @@ export async function startEgressNode(d: Deployment, extra: Record<string, unkno
     outputDir,
     tmpDir: path.join(dir, 'tmp'),
     logPath,
+    readyMs,
     log,
     async stop(signal = 'SIGINT') {
       if (child.exitCode !== null) return child.exitCode;

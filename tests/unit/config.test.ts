@@ -46,13 +46,19 @@ const DEFAULTS: Config = {
   debugHandlerPort: 0,
   enableChromeSandbox: false,
   insecure: false,
+  chromePath: '/usr/bin/chromium',
+  chromeFlags: {},
+  webStartTimeoutMs: 60_000,
   localOutputDir: process.cwd(),
   tmpDir: path.join(os.tmpdir(), 'egress'),
   disallowLocalStorage: false,
   ioCreateTimeoutMs: 15_000,
   ioUpdateTimeoutMs: 30_000,
+  ioUpdateRetryWindowMs: 600_000,
   subscribeTimeoutMs: 30_000,
   drainTimeoutMs: 0,
+  tmpMaxAgeMs: 86_400_000,
+  pulseSinkReapGraceSec: 30,
   handlerPoolIdle: 1,
   httpBindAddress: '0.0.0.0',
   testOverrides: {},
@@ -96,6 +102,9 @@ prometheus_port: 9090
 debug_handler_port: 9091
 enable_chrome_sandbox: true
 insecure: true
+chrome_path: /opt/chrome/chrome
+chrome_flags: { disable-gpu: "", js-flags: --max-old-space-size=512, enable-logging: true }
+web_start_timeout: 2m
 disallow_local_storage: true
 io_create_timeout: 20s
 io_update_timeout: 1m
@@ -136,6 +145,9 @@ debug:
     debugHandlerPort: 9091,
     enableChromeSandbox: true,
     insecure: true,
+    chromePath: '/opt/chrome/chrome',
+    chromeFlags: { 'disable-gpu': '', 'js-flags': '--max-old-space-size=512', 'enable-logging': true },
+    webStartTimeoutMs: 120_000,
     disallowLocalStorage: true,
     ioCreateTimeoutMs: 20_000,
     ioUpdateTimeoutMs: 60_000,
@@ -299,7 +311,7 @@ t.test('required keys are named, with the env var that could supply them', async
     'config: api_key: is required (or set LIVEKIT_API_KEY)',
     'config: api_secret: is required (or set LIVEKIT_API_SECRET)',
     'config: ws_url: is required (or set LIVEKIT_WS_URL)',
-    'config: redis.address: is required',
+    'config: redis.address: is required (or redis.sentinel_addresses, or redis.cluster_addresses)',
   ].join('\n'));
   t.equal(problemOf(REQUIRED.replace('api_secret: secret', 'api_secret: ""'), { LIVEKIT_API_SECRET: 'env' }),
     'config: api_secret: is required (or set LIVEKIT_API_SECRET)', 'an empty YAML value is not replaced by env');
@@ -321,7 +333,7 @@ t.test('several problems come back as one error, one per line', async (t) => {
     'config: api_key: is required (or set LIVEKIT_API_KEY)',
     'config: api_secret: is required (or set LIVEKIT_API_SECRET)',
     'config: ws_url: is required (or set LIVEKIT_WS_URL)',
-    'config: redis.address: is required',
+    'config: redis.address: is required (or redis.sentinel_addresses, or redis.cluster_addresses)',
   ]);
   t.equal(err?.message, err?.problems.join('\n'));
 });
@@ -358,7 +370,6 @@ logging:
   sample: true
   component_levels: { pion: warn }
   pion_level: error
-chrome_flags: { disable-gpu: "" }
 max_upload_queue: 60
 io_selection_timeout: 30s
 io_workers: 5

@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   AUDIO_DRIFT_DEADBAND_NS,
+  AUDIO_GAP_CONFIRM_NS,
   AUDIO_GAP_NS,
   AUDIO_MAX_SLEW,
   AudioClock,
@@ -142,20 +143,86 @@ t.test('audio: non-integer frame durations stay exact over time (44.1 kHz, 1024-
   t.equal(last.pts + last.duration, 10_240n * MS);
 });
 
-t.test('audio: a 1 s arrival gap re-anchors so the gap is kept', async (t) => {
+t.test('audio: a 1 s arrival gap that holds re-anchors, so the gap is kept', async (t) => {
   const clock = fakeClock(ORIGIN);
   const audio = new AudioClock(ORIGIN, clock.now);
   for (let i = 0; i < 100; i++) {
     clock.set(ORIGIN + BigInt(i) * 10n * MS);
     audio.ptsFor(480, 48_000);
   }
-  // Next frame would start at 1.000 s; it arrives 1 s later instead.
+  // Next frame would start at 1.000 s; it arrives 1 s later instead, and the frames after it come at
+  // their normal pace: the second of audio is missing, not late.
+  const pts: bigint[] = [];
+  for (let i = 0; i < 20; i++) {
+    clock.set(ORIGIN + 2_000n * MS + BigInt(i) * 10n * MS);
+    pts.push(audio.ptsFor(480, 48_000).pts);
+  }
+  t.equal(pts[0], 1_000n * MS, 'the first late frame is not taken for a gap yet');
+  const jump = pts.findIndex((p, i) => i > 0 && p - pts[i - 1]! > 100n * MS);
+  t.equal(jump, Number(AUDIO_GAP_CONFIRM_NS / (10n * MS)), 'the gap is confirmed once the lag has held for AUDIO_GAP_CONFIRM_NS');
+  t.equal(pts[jump], 2_000n * MS + AUDIO_GAP_CONFIRM_NS, 'then PTS jump to the arrival time: the gap is kept');
+  t.equal(pts[jump + 1], pts[jump]! + 10n * MS, 'contiguous again after the jump');
+});
+
+t.test('audio: after an unmute, the gap before the next frame is kept at once', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  audio.ptsFor(480, 48_000);
+  audio.expectGap();
   clock.set(ORIGIN + 2_000n * MS);
-  const after = audio.ptsFor(480, 48_000);
-  t.equal(after.pts, 2_000n * MS, 'PTS jumps by the gap (≈1 s)');
-  t.equal(after.duration, 10n * MS);
-  clock.advance(10n * MS);
-  t.equal(audio.ptsFor(480, 48_000).pts, 2_010n * MS, 'contiguous again after the jump');
+  t.equal(audio.ptsFor(480, 48_000).pts, 2_000n * MS, 'the first frame after the unmute is at its arrival');
+  clock.set(ORIGIN + 2_010n * MS);
+  t.equal(audio.ptsFor(480, 48_000).pts, 2_010n * MS, 'and contiguous after it');
+  // Only that once: a later stall is confirmed as usual.
+  clock.set(ORIGIN + 2_500n * MS);
+  t.equal(audio.ptsFor(480, 48_000).pts, 2_020n * MS, 'a later lag is not taken for a gap at once');
+});
+
+t.test('audio: a stall of our own (late frames drained in a burst) keeps every frame in its place', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  let i = 0;
+  for (; i < 100; i++) {
+    clock.set(ORIGIN + BigInt(i) * 10n * MS);
+    audio.ptsFor(480, 48_000);
+  }
+  // The event loop is blocked for 450 ms: the 45 frames of that time all arrive when it resumes,
+  // then delivery goes on at its pace. Re-anchoring here would put the sound 450 ms late.
+  const stallEnd = ORIGIN + BigInt(i) * 10n * MS + 450n * MS;
+  let contiguous = true;
+  let expected = BigInt(i) * 10n * MS;
+  for (let k = 0; k < 45; k++) {
+    clock.set(stallEnd);
+    const f = audio.ptsFor(480, 48_000);
+    contiguous &&= f.pts === expected;
+    expected = f.pts + f.duration;
+  }
+  for (let k = 0; k < 100; k++) {
+    clock.set(stallEnd + BigInt(k + 1) * 10n * MS);
+    const f = audio.ptsFor(480, 48_000);
+    contiguous &&= f.pts === expected;
+    expected = f.pts + f.duration;
+  }
+  t.ok(contiguous, 'no jump: the late audio was all there');
+  const lag = clock.now() - ORIGIN - expected;
+  t.ok(lag < AUDIO_DRIFT_DEADBAND_NS && lag > -AUDIO_DRIFT_DEADBAND_NS, `and it is on time again (lag ${lag / MS} ms)`);
+});
+
+t.test('audio: a backlog that drains slowly (at twice real time) is never taken for a gap', async (t) => {
+  const clock = fakeClock(ORIGIN);
+  const audio = new AudioClock(ORIGIN, clock.now);
+  audio.ptsFor(480, 48_000);
+  // 400 ms late, then frames every 5 ms until caught up.
+  let expected = 10n * MS;
+  let at = ORIGIN + 410n * MS;
+  let jumped = false;
+  for (let k = 0; k < 100; k++, at += 5n * MS) {
+    clock.set(at);
+    const f = audio.ptsFor(480, 48_000);
+    jumped ||= f.pts !== expected;
+    expected = f.pts + f.duration;
+  }
+  t.notOk(jumped, 'contiguous throughout');
 });
 
 t.test('audio: a lag just under the gap threshold is not a re-anchor', async (t) => {

@@ -260,14 +260,15 @@ const CONFIG: Config = {
   redis: { address: 'redis:6379', username: '', password: '', db: 0, useTls: false, sentinelMasterName: '', sentinelAddresses: [], clusterAddresses: [] },
   clusterId: '', logging: { level: 'info', json: false }, healthPort: 0, templatePort: 7980, templateBase: 'http://localhost:7980/',
   prometheusPort: 0, debugHandlerPort: 0, httpBindAddress: '0.0.0.0', enableChromeSandbox: false, insecure: false,
-  localOutputDir: '/out', tmpDir: '/tmp/egress', disallowLocalStorage: false, ioCreateTimeoutMs: 1, ioUpdateTimeoutMs: 1, subscribeTimeoutMs: 1,
+  chromePath: '/usr/bin/chromium', chromeFlags: {}, webStartTimeoutMs: 60_000,
+  localOutputDir: '/out', tmpDir: '/tmp/egress', disallowLocalStorage: false, ioCreateTimeoutMs: 1, ioUpdateTimeoutMs: 1, ioUpdateRetryWindowMs: 1, subscribeTimeoutMs: 1,
   cpuCost: {
     capacity: 2, maxCpuUtilization: 0.8, maxMemory: 0, memoryCost: 0, roomCompositeCpuCost: 4, audioRoomCompositeCpuCost: 1,
     sdkAudioRoomCompositeCpuCost: 1, webCpuCost: 4, audioWebCpuCost: 1, participantCpuCost: 2, trackCompositeCpuCost: 1, trackCpuCost: 0.5,
     maxPulseClients: 60, cpuKillGraceSec: 30,
   },
   sessionLimits: { fileOutputMaxDurationMs: 0, fileOutputMaxSize: 0, streamOutputMaxDurationMs: 0, segmentOutputMaxDurationMs: 0, imageOutputMaxDurationMs: 0 },
-  debug: { enableProfiling: false }, drainTimeoutMs: 0, handlerPoolIdle: 1, testOverrides: {},
+  debug: { enableProfiling: false }, drainTimeoutMs: 0, tmpMaxAgeMs: 0, pulseSinkReapGraceSec: 30, handlerPoolIdle: 1, testOverrides: {},
 };
 const cfg = (over: Partial<Config> = {}): Config => ({ ...CONFIG, ...over });
 
@@ -734,7 +735,8 @@ t.test('capabilities: what this node serves', async (t) => {
   t.equal(unservedReason(plan(startTrack({}, trackRequest({ output: { case: 'websocketUrl', value: 'wss://x' } })))), undefined);
   t.equal(unservedReason(plan(rpc({ case: 'participant', value: new ParticipantEgressRequest({ roomName: 'r', identity: 'p', fileOutputs: [encFile()] }) }))), undefined);
   t.equal(unservedReason(plan(rc({ audioOnly: true, fileOutputs: [encFile()] }))), undefined, 'SDK room audio');
-  t.equal(unservedReason(plan(rc({ fileOutputs: [encFile()] }))), 'web sources are not served by this node');
+  t.equal(unservedReason(plan(rc({ fileOutputs: [encFile()] }))), undefined, 'room composite (web)');
+  t.equal(unservedReason(plan(rc({ fileOutputs: [encFile()] })), { ...SERVED, web: false }), 'web sources are not served by this node');
   t.equal(unservedReason(plan(rc({ audioOnly: true, segmentOutputs: [new SegmentedFileOutput()] }))), undefined, 'SDK room audio to HLS');
   t.equal(unservedReason(plan(rc({ audioOnly: true, streamOutputs: [new StreamOutput({ urls: ['rtmp://a/b/c'] })] }))), undefined, 'SDK room audio to RTMP');
   t.equal(unservedReason(plan(v2({ source: media({ video: { case: 'videoTrackId', value: 'T' } }), outputs: [imgOut()] }))), undefined, 'v2 media to thumbnails');

@@ -7,11 +7,12 @@ import path from 'node:path';
 import { EgressStatus, type EgressInfo } from '@livekit/protocol';
 import type { Config } from '@egress/shared/config/types.ts';
 import { nowNs, setAborted, setComplete, setEndReason, setFailed, setLimitReached, updateStatus } from '@egress/shared/egress-info.ts';
-import { EgressError, errors, toEgressError } from '@egress/shared/errors.ts';
+import { EgressError, errors, START_SIGNAL_NOT_RECEIVED, toEgressError } from '@egress/shared/errors.ts';
 import type { OutputReport, ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import type { OutputPlan, PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
 import { JobMedia } from '../media/job-media.ts';
+import type { CaptureInput } from '../pipeline/encode.ts';
 import { Encoder } from '../sink/encoder.ts';
 import { FileSink } from '../sink/file.ts';
 import { ImagesSink } from '../sink/images.ts';
@@ -20,8 +21,9 @@ import type { Sink, SinkContext } from '../sink/sink.ts';
 import { StreamSink } from '../sink/stream.ts';
 import { WebsocketSink } from '../sink/websocket.ts';
 import { RoomSource } from '../source/sdk/room-source.ts';
-import type { Source, TrackInfo } from '../source/source.ts';
+import type { CaptureSource, Source, TrackInfo } from '../source/source.ts';
 import { recorderToken } from '../source/token.ts';
+import { WebSource } from '../source/web/web-source.ts';
 import { writeManifest, type Manifest } from '../upload/uploader.ts';
 import { sdkNaming } from './naming.ts';
 import { resolveSdkPlaceholders } from '@egress/shared/plan/outputs/sdk-placeholders.ts';
@@ -35,13 +37,19 @@ export interface ControllerHooks {
   status(info: EgressInfo): void;
   process(p: ProcessReport): void;
   output(o: OutputReport): void;
+  /** The job began to end; `finalized` follows once its pipeline has finished (before uploads). */
+  ending(): void;
+  finalized(): void;
 }
 
 type Ending = { reason: string; error?: EgressError; limit?: boolean };
 
 export class Controller {
   readonly info: EgressInfo;
-  private source?: Source;
+  private source?: Source | CaptureSource;
+  /** A web source: gst captures it, no frames go through the JobMedia. */
+  private capture?: { source: CaptureSource; input: CaptureInput };
+  private awaitingStartSignal = false;
   private media?: JobMedia;
   private sinks: Sink[] = [];
   /** One per planned output, in the plan's order. */
@@ -91,6 +99,7 @@ export class Controller {
   private end(e: Ending): void {
     if (this.ending) return;
     this.ending = e;
+    this.hooks.ending();
     this.timers.forEach(clearTimeout);
     setEndReason(this.info, e.reason);
     if (e.limit) {
@@ -101,16 +110,44 @@ export class Controller {
       updateStatus(this.info, EgressStatus.EGRESS_ENDING);
       this.hooks.status(this.info.clone());
     } else if (this.info.status === EgressStatus.EGRESS_STARTING && !e.error) {
-      setAborted(this.info, e.reason === 'Source closed' ? 'Start signal not received' : 'Stop called before pipeline could start');
+      const noSignal = e.reason === 'Source closed' || this.awaitingStartSignal;
+      setAborted(this.info, noSignal ? START_SIGNAL_NOT_RECEIVED : 'Stop called before pipeline could start');
     }
     this.endNow(e);
   }
 
-  /** Joins and takes the initial tracks; false if the egress ended before that. */
+  private recorderToken(): Promise<string> {
+    return this.plan.token ? Promise.resolve(this.plan.token) : recorderToken(this.config.apiKey, this.config.apiSecret, this.plan.roomName, this.plan.egressId);
+  }
+
+  /** What `started` resolves with, or undefined if the egress ended first (the error it failed with is thrown). */
+  private async unlessEnded<T>(started: Promise<T>): Promise<{ value: T } | undefined> {
+    const outcome = await Promise.race([started.then((value) => ({ value })), this.ended.then(() => undefined)]);
+    started.catch(() => undefined);
+    if (!outcome && this.ending?.error) throw this.ending.error;
+    return outcome;
+  }
+
+  /** Joins and takes the initial tracks, or loads the page; false if the egress ended before that. */
   private async startSource(): Promise<boolean> {
     const src = this.plan.source;
-    if (src.type !== 'sdk') throw new EgressError('unimplemented', 'web sources are not supported by this egress node yet');
-    const token = this.plan.token || (await recorderToken(this.config.apiKey, this.config.apiSecret, this.plan.roomName, this.plan.egressId));
+    if (src.type === 'web') {
+      const source = new WebSource({
+        plan: this.plan,
+        source: src,
+        config: this.config,
+        log: this.log,
+        scratch: this.scratch,
+        report: (p) => this.hooks.process(p),
+        room: async () => ({ wsUrl: this.plan.wsUrl || this.config.wsUrl, token: await this.recorderToken() }),
+      });
+      this.source = source;
+      void source.ended.then((e) => this.end(e));
+      const prepared = await this.unlessEnded(source.prepare());
+      if (prepared) this.capture = { source, input: prepared.value };
+      return !!prepared;
+    }
+    const token = await this.recorderToken();
     const source = new RoomSource({
       wsUrl: this.plan.wsUrl || this.config.wsUrl,
       token,
@@ -129,15 +166,31 @@ export class Controller {
       onStart: () => this.markActive(),
     });
     void source.ended.then((e) => this.end(e));
-    const started = source.start(this.media);
-    const outcome = await Promise.race([started.then((t) => ({ tracks: t })), this.ended.then(() => undefined)]);
-    started.catch(() => undefined);
-    if (!outcome) {
-      if (this.ending?.error) throw this.ending.error;
-      return false;
-    }
-    this.tracks = outcome.tracks;
+    const outcome = await this.unlessEnded(source.start(this.media));
+    if (!outcome) return false;
+    this.tracks = outcome.value;
     return true;
+  }
+
+  /**
+   * A web source is recorded from its start signal on: gst starts then (nothing before it reaches
+   * the outputs) and the egress is ACTIVE once gst plays. A page that never signals ends the egress
+   * after web_start_timeout, where the Go egress would wait for ever.
+   */
+  private async startCapture(encoder: Encoder, capture: { source: CaptureSource; input: CaptureInput }): Promise<void> {
+    this.awaitingStartSignal = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, this.config.webStartTimeoutMs)));
+    const signalled = await Promise.race([capture.source.started.then(() => true), timeout.then(() => false), this.ended.then(() => false)]);
+    clearTimeout(timer);
+    // Ended while the flag is still up: ABORTED "Start signal not received" (a no-op if already ending).
+    if (!signalled) this.end({ reason: START_SIGNAL_NOT_RECEIVED });
+    this.awaitingStartSignal = false;
+    if (this.ending) return;
+    const start = process.hrtime.bigint();
+    if (!(await encoder.capture(capture.input))) return;
+    this.log.info('capture playing', { startMs: Number(process.hrtime.bigint() - start) / 1e6 });
+    this.markActive();
   }
 
   private async record(): Promise<void> {
@@ -160,24 +213,36 @@ export class Controller {
     this.sinks = outputs.some((s) => s instanceof FileSink || s instanceof SegmentsSink || s instanceof ImagesSink || s instanceof StreamSink) ? [encoder, ...outputs] : outputs;
     await Promise.all(this.sinks.map((s) => s.start()));
     for (const s of this.sinks) {
-      this.media!.addConsumer(s);
+      this.media?.addConsumer(s);
       void s.failed.then((error) => this.end({ reason: 'Failure', error }));
     }
-    this.media!.open();
+    this.media?.open();
     this.armLimits();
+    if (this.capture) await this.startCapture(encoder, this.capture);
 
     const ending = await this.ended;
-    const endNs = this.media!.end();
+    const endedAtNs = nowNs();
+    let endNs = this.media?.end();
+    if (this.capture) {
+      // gst's EOS goes through the display and the sink it captures: they go once it has finished
+      // (its error, if any, comes again from its finish() below).
+      await encoder.finish().catch(() => undefined);
+      // As the reference: from PLAYING to when EOS was asked for, on the wall clock (§9.1).
+      if (this.startedAtNs) endNs = endedAtNs - this.startedAtNs;
+    }
     await this.source!.close().catch(() => undefined);
     const timing = endNs === undefined ? undefined : { startedAtNs: this.startedAtNs, endNs };
     const errors: EgressError[] = ending.error ? [ending.error] : [];
     // Every output is finished even when one fails: what was recorded is still delivered.
+    const pipeline = this.sinks.find((s) => s instanceof Encoder);
+    if (!pipeline) this.hooks.finalized();
     for (const s of this.sinks) {
       try {
         await s.finish(this.info, timing);
       } catch (err) {
         errors.push(toEgressError(err));
       }
+      if (s === pipeline) this.hooks.finalized();
     }
     if (timing) await this.writeManifest().catch((err: Error) => this.log.warn('manifest failed', { error: err.message }));
     if (errors.length) {
@@ -191,16 +256,19 @@ export class Controller {
 
   private sinkFor(o: OutputPlan, ctx: SinkContext, encoder: Encoder, index: number): Sink {
     const naming = () => sdkNaming(this.plan, this.tracks, new Date());
+    // Web sources have no tracks: the second naming pass is the SDK's alone (§4.1).
+    const named = <T extends OutputPlan>(p: T): T => (this.capture ? p : resolveSdkPlaceholders(p, naming()));
     switch (o.type) {
       case 'file': {
+        if (this.capture) return new FileSink(ctx, o, o.filepath, encoder);
         const n = naming();
         const resolved = resolveSdkPlaceholders(o, n);
         return new FileSink(ctx, resolved, resolved.filepath, encoder, n.mimeType);
       }
       case 'segments':
-        return new SegmentsSink(ctx, resolveSdkPlaceholders(o, naming()), encoder, index);
+        return new SegmentsSink(ctx, named(o), encoder, index);
       case 'images':
-        return new ImagesSink(ctx, resolveSdkPlaceholders(o, naming()), encoder, index);
+        return new ImagesSink(ctx, named(o), encoder, index);
       case 'stream':
         return new StreamSink(ctx, o, encoder, this.plan.outputs.length === 1);
       case 'websocket': {
@@ -262,7 +330,7 @@ export class Controller {
 
   /**
    * `<egress_id>.json`, uploaded by every file, segments and images output that keeps its manifest (all
-   * of them when backup storage is configured): next to the file, or in the output's storage directory.
+   * of them when the backup storage was used): next to the file, or in the output's storage directory.
    * manifest_location is the first that was stored (§4.6).
    */
   private async writeManifest(): Promise<void> {
@@ -289,7 +357,9 @@ export class Controller {
     const local = path.join(this.scratch, `${this.plan.egressId}.json`);
     for (const [i, sink] of outputs.entries()) {
       const o = this.plan.outputs[i]!;
-      const keeps = 'disableManifest' in o && (!o.disableManifest || !!this.config.backup);
+      // As Go: a disabled manifest is still written when the backup storage took a file, so a
+      // recording that landed somewhere unexpected can be found.
+      const keeps = 'disableManifest' in o && (!o.disableManifest || this.info.backupStorageUsed);
       if (!keeps || !(sink instanceof FileSink || sink instanceof SegmentsSink || sink instanceof ImagesSink) || !sink.uploader) continue;
       const dir = sink instanceof FileSink ? path.posix.dirname(sink.filename) : sink.storageDir;
       const stored = path.posix.join(dir, `${this.plan.egressId}.json`);

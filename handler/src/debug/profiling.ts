@@ -1,8 +1,14 @@
 // debug.enable_profiling: when a pipeline fails, keep what explains it — the pipeline graph, the
-// gst-launch command lines, the handler's log and a CPU profile of the handler — and say where.
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+// gst-launch command lines, the handler's log and a CPU profile of the handler — upload it to the
+// `debug` block's storage when there is one, and say where.
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
+import type { StorageConfig } from '@egress/shared/config/types.ts';
+import { createUploader, type UploadLogger } from '../upload/uploader.ts';
+
+/** The bundle's files, in the order they are uploaded. */
+const BUNDLE_FILES = ['pipeline.dot', 'gst-launch.txt', 'handler.log', 'handler.cpuprofile'];
 
 export interface DebugArtifacts {
   dot?: string;
@@ -29,5 +35,26 @@ export class Profiler {
     if (artifacts.logPath) await copyFile(artifacts.logPath, path.join(dir, 'handler.log')).catch(() => undefined);
     this.session.disconnect();
     return dir;
+  }
+}
+
+/**
+ * Uploads the bundle in `dir` as `<egress_id>/<file>` (F63) and returns where it went: the storage
+ * location of its folder. The local copy stays: it is small, and it is all the operator has if this
+ * fails. Throws when no file could be stored; the caller says so, and the job's result stays its own.
+ */
+export async function uploadBundle(dir: string, egressId: string, storage: StorageConfig, log: UploadLogger): Promise<string> {
+  const present = new Set(await readdir(dir));
+  const uploader = await createUploader(storage, undefined, { logger: log });
+  try {
+    const stored = await Promise.all(
+      BUNDLE_FILES.filter((f) => present.has(f)).map((f) => uploader.enqueue(path.join(dir, f), `${egressId}/${f}`, undefined, { deleteAfterUpload: false })),
+    );
+    const first = stored[0];
+    if (!first) throw new Error('the bundle is empty');
+    // The folder: the location less its file name (and any presigned query).
+    return first.location.split('?')[0]!.replace(/\/[^/]*$/, '/');
+  } finally {
+    await uploader.close();
   }
 }

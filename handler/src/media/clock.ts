@@ -14,10 +14,14 @@
  *   the recording lasts. So video is slewed toward arrival too, gently and on a smoothed
  *   lag, so that per-frame jitter never moves it.
  * - Audio: frames carry no timestamp. PTS come from the running sample count, which
- *   is exact between gaps, checked against the arrival clock: a large lag means
- *   audio went missing (re-anchor, keep the gap), a small one is clock drift
+ *   is exact between gaps, checked against the arrival clock: a large lag that lasts
+ *   means audio went missing (re-anchor, keep the gap), a small one is clock drift
  *   (slew gently). Timing by byte count alone would close every gap and drift
- *   audio ahead of video after each stall.
+ *   audio ahead of video after each stall. A large lag that drains in a burst is a
+ *   stall of our own (the event loop, or rtc-node's delivery on a starved machine):
+ *   the audio was all there, only late, so it keeps its place. Re-anchoring on it
+ *   would put the sound that late behind the picture, and the slew takes a minute
+ *   to bring it back.
  */
 
 export type NowNs = () => bigint;
@@ -35,6 +39,10 @@ export const VIDEO_RESET_US = 1_000_000n;
 /** Arrival lag beyond which audio is treated as missing and the gap is kept: well above
  *  normal delivery jitter (tens of ms), and before a lip-sync error becomes obvious. */
 export const AUDIO_GAP_NS = 200_000_000n;
+
+/** A lag above AUDIO_GAP_NS must hold this long on the arrival clock, without draining, before it is
+ *  taken for missing audio. A backlog (frames that were late, not lost) drains within one burst. */
+export const AUDIO_GAP_CONFIRM_NS = 100_000_000n;
 
 /** Arrival jitter below this is noise; the sample clock is left alone. */
 export const AUDIO_DRIFT_DEADBAND_NS = 20_000_000n;
@@ -116,6 +124,10 @@ export class AudioClock {
   private slewNs = 0n;
   /** Where the next frame starts; frames are contiguous between anchorings. */
   private nextPts: bigint | undefined;
+  /** A lag above the gap threshold not yet confirmed: since when (arrival), and how large then. */
+  private suspectGap: { since: bigint; lag: bigint } | undefined;
+  /** The next frame follows a known gap (an unmute): a lag there needs no confirming. */
+  private gapExpected = false;
 
   constructor(origin: bigint, now: NowNs = monotonicNs) {
     this.origin = origin;
@@ -133,12 +145,9 @@ export class AudioClock {
       // The sample count only means time at one rate: continue from where we are.
       pts = this.reanchor(next, sampleRate);
     } else if (arrival - next > AUDIO_GAP_NS) {
-      // Audio stopped arriving for a while: start again at the arrival time so the
-      // silence stays on the timeline instead of pulling later audio earlier.
-      // A stall of our own event loop looks the same from here; the frames queued
-      // during it then run ahead of the arrival clock and are slewed back.
-      pts = this.reanchor(arrival, sampleRate);
+      pts = this.gapExpected ? this.reanchor(arrival, sampleRate) : this.afterLag(arrival, next, sampleRate);
     } else {
+      this.suspectGap = undefined;
       pts = next;
     }
 
@@ -152,10 +161,32 @@ export class AudioClock {
       this.slewNs += lag > maxStep ? maxStep : lag < -maxStep ? -maxStep : lag;
     }
 
+    this.gapExpected = false;
     this.samplesSinceAnchor += BigInt(samplesPerChannel);
     const end = this.anchorPts + (this.samplesSinceAnchor * NS_PER_S) / BigInt(sampleRate) + this.slewNs;
     this.nextPts = end;
     return { pts, duration: end - pts };
+  }
+
+  /**
+   * A frame far behind the arrival clock. If the lag holds (frames come at their normal pace, the
+   * gap behind them), audio went missing: start again at the arrival time, so the silence stays
+   * on the timeline instead of pulling later audio earlier. If it drains (a burst of queued
+   * frames), nothing was missing and the frames stay contiguous; the window restarts whenever
+   * the lag shrinks, so a slow drain never confirms.
+   */
+  private afterLag(arrival: bigint, next: bigint, sampleRate: number): bigint {
+    const lag = arrival - next;
+    const s = this.suspectGap;
+    if (!s || lag < s.lag - AUDIO_DRIFT_DEADBAND_NS) this.suspectGap = { since: arrival, lag };
+    if (arrival - this.suspectGap!.since < AUDIO_GAP_CONFIRM_NS) return next;
+    this.suspectGap = undefined;
+    return this.reanchor(arrival, sampleRate);
+  }
+
+  /** The sender was muted and is back: the gap before its next frame is real. */
+  expectGap(): void {
+    this.gapExpected = true;
   }
 
   private reanchor(pts: bigint, sampleRate: number): bigint {
@@ -163,6 +194,7 @@ export class AudioClock {
     this.anchorPts = pts;
     this.samplesSinceAnchor = 0n;
     this.slewNs = 0n;
+    this.suspectGap = undefined;
     return pts;
   }
 }

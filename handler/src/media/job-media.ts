@@ -93,6 +93,7 @@ export class JobMedia implements SourceSink {
     if (muted) this.mutedTracks.add(trackId);
     else this.mutedTracks.delete(trackId);
     this.timeline?.setMuted(trackId, muted);
+    if (!muted) this.inputs.get(trackId)?.unmuted();
     for (const c of this.consumers) c.muted?.(trackId, muted);
   }
 

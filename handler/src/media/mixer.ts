@@ -41,6 +41,8 @@ export interface MixedFrame {
 export interface MixerInput {
   /** Adds one decoded frame (interleaved S16, `channels` 1 or 2, at `sampleRate`). */
   push(data: Int16Array, samplesPerChannel: number, sampleRate: number, channels: number): void;
+  /** The track was unmuted: a lag at its next frame is the mute's silence, not a backlog. */
+  unmuted(): void;
   readonly channel: AudioChannel;
 }
 
@@ -134,6 +136,10 @@ class TrackInput implements MixerInput {
     readonly channel: AudioChannel,
     private readonly clock: AudioClock,
   ) {}
+
+  unmuted(): void {
+    this.clock.expectGap();
+  }
 
   push(data: Int16Array, samplesPerChannel: number, sampleRate: number, channels: number): void {
     if (sampleRate !== MIX_RATE) throw new Error(`mixer input at ${sampleRate} Hz; rtc-node is asked for ${MIX_RATE}`);

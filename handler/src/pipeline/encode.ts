@@ -7,6 +7,9 @@
 //                                          │                              └→ queue → parser → segment muxer
 //                                          └→ queue (leaky) → videorate → jpegenc → multifilesink
 //
+// A web source is captured inside the same graph instead: ximagesrc on its X display and pulsesrc on
+// its sink's monitor take the place of the fds, and everything after them is the same.
+//
 // A stream output takes the encoded audio and video out again (GDP on fds after the inputs): Node
 // fans them out to one process per URL (sink/stream.ts), so one failing server never touches gst.
 //
@@ -69,7 +72,16 @@ export interface StreamBranch {
 
 export type Branch = FileBranch | SegmentsBranch | ImagesBranch | StreamBranch;
 
+/** A web source's display and sound, which gst captures itself (no input fds then). */
+export interface CaptureInput {
+  /** The X display, e.g. `:3`. */
+  display: string;
+  /** The PulseAudio source to record: the job's null sink's monitor. */
+  pulseDevice: string;
+}
+
 export interface EncodeGraph {
+  capture?: CaptureInput;
   /** The audio encoder, when some branch takes audio. */
   audio?: AudioEncode;
   /** The raw video size and rate, and its encoder; `encode` is false when only images take video. */
@@ -90,6 +102,33 @@ const input = (fd: number) => [
   'fdsrc', `fd=${fd}`, '!', 'gdpdepay', '!',
   // Unbounded in buffers and bytes: the writer in Node bounds the backlog (drops video, never audio).
   'queue', 'max-size-buffers=0', 'max-size-bytes=0', 'max-size-time=3000000000', '!',
+];
+
+/**
+ * Both are live sources on one clock: pulsesrc provides the pipeline's (PulseAudio's, driven by the
+ * null sink) and stamps its samples by their count on it; ximagesrc stamps each grab with the same
+ * clock's running time. Measured with flash + beep markers: 0-50 ms apart. With provide-clock=false
+ * pulsesrc slaves to the system clock instead and started 240-380 ms off, early or late from one
+ * run to the next; do-timestamp=true stamps arrival times, whose jitter audiorate would then "fix"
+ * with inserted and dropped samples.
+ * Their leaky queues drop the oldest media when the encoder falls behind instead of stalling the
+ * capture (a stalled pulsesrc overruns and a stalled ximagesrc skips, both worse).
+ */
+const LIVE_QUEUE = ['queue', 'leaky=downstream', 'max-size-buffers=0', 'max-size-bytes=0', 'max-size-time=3000000000', '!'];
+
+const captureVideo = (c: CaptureInput, v: VideoEncode) => [
+  'ximagesrc', `display-name=${c.display}`, 'use-damage=false', 'show-pointer=false', '!',
+  // The display is exactly the output size; pinned so a change there fails loudly instead of renegotiating.
+  `video/x-raw,framerate=${v.fps ?? 30}/1,width=${v.width},height=${v.height}`, '!', ...LIVE_QUEUE,
+];
+
+const captureAudio = (c: CaptureInput) => [
+  'pulsesrc', `device=${c.pulseDevice}`, '!',
+  // The sink's own format (shared/src/pulse.ts), so pulse converts nothing.
+  'audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2', '!',
+  // Samples pulsesrc drops when the machine is busy become silence, so the sound keeps its place on
+  // the time line instead of moving earlier after every gap (the reference's audiorate, 3 ms).
+  'audiorate', 'skip-to-first=true', 'tolerance=3000000', '!', ...LIVE_QUEUE,
 ];
 
 function audioEncoder(a: AudioEncode): string[] {
@@ -207,16 +246,19 @@ export function encodeArgs(g: EncodeGraph): string[] {
   for (const b of branches) args.push(...b.args);
   if (g.audio) {
     const a = g.audio;
-    args.push(...input(3), 'audioconvert', '!', 'audioresample', '!', `audio/x-raw,rate=${a.frequency},channels=2`, '!', ...audioEncoder(a), '!', 'tee', 'name=aenc');
+    args.push(...(g.capture ? captureAudio(g.capture) : input(3)), 'audioconvert', '!', 'audioresample', '!', `audio/x-raw,rate=${a.frequency},channels=2`, '!', ...audioEncoder(a), '!', 'tee', 'name=aenc');
     for (const b of branches) if (b.audioPad) args.push('aenc.', '!', 'queue', '!', ...AUDIO_PARSER[a.codec], ...b.audioPad);
   }
   if (g.video) {
     const v = g.video;
     // Any input size is scaled (letterboxed) to the output size, so a track that changes
     // resolution mid-way never reaches the encoder at a size its caps do not describe.
-    const rate = v.fps ? ['!', 'videorate', '!', `video/x-raw,framerate=${v.fps}/1`] : [];
+    // A capture's first grab comes some time after the pipeline's time 0 (its elements start under
+    // load): videorate must not fill that time with copies of it, which the sound does not have.
+    const skip = g.capture ? ['skip-to-first=true'] : [];
+    const rate = v.fps ? ['!', 'videorate', ...skip, '!', `video/x-raw,framerate=${v.fps}/1`] : [];
     args.push(
-      ...input(g.audio ? 4 : 3), 'videoconvert', '!', 'videoscale', 'add-borders=true', '!',
+      ...(g.capture ? captureVideo(g.capture, v) : input(g.audio ? 4 : 3)), 'videoconvert', '!', 'videoscale', 'add-borders=true', '!',
       `video/x-raw,format=I420,width=${v.width},height=${v.height},pixel-aspect-ratio=1/1`, ...rate, '!', 'tee', 'name=vraw',
     );
     if (v.encode) {
@@ -228,7 +270,7 @@ export function encodeArgs(g: EncodeGraph): string[] {
 }
 
 /** How many input fds a graph reads. */
-export const inputCount = (g: EncodeGraph): number => (g.audio ? 1 : 0) + (g.video ? 1 : 0);
+export const inputCount = (g: EncodeGraph): number => (g.capture ? 0 : (g.audio ? 1 : 0) + (g.video ? 1 : 0));
 
 export const AUDIO_CAPS = (rate: number, channels: number) =>
   `audio/x-raw,format=S16LE,layout=interleaved,rate=${rate},channels=${channels}`;
@@ -240,8 +282,9 @@ export const VIDEO_CAPS = (width: number, height: number) =>
  * The graph of a job's gst outputs. `firstFrame` is the size of the first video frame, which
  * passthrough outputs (track egress) keep as their output size. Passthrough plans have exactly one
  * output, a file, whose container the naming pass has already taken from the track's codec.
+ * `capture`: a web source's display and sound, which gst captures itself.
  */
-export function encodeGraph(plan: PipelineConfig, branches: Branch[], firstFrame?: { width: number; height: number }): EncodeGraph {
+export function encodeGraph(plan: PipelineConfig, branches: Branch[], firstFrame?: { width: number; height: number }, capture?: CaptureInput): EncodeGraph {
   if (plan.passthrough) {
     const file = branches.find((b): b is FileBranch => b.type === 'file');
     if (!file || branches.length !== 1) throw new EgressError('internal', 'a passthrough job writes exactly one file');
@@ -256,5 +299,5 @@ export function encodeGraph(plan: PipelineConfig, branches: Branch[], firstFrame
     v && (encode || branches.some((b) => b.type === 'images'))
       ? { codec: 'h264' as const, width: v.width, height: v.height, fps: v.framerate, bitrateKbps: v.bitrateKbps, profile: v.profile, keyFrameIntervalS: v.keyFrameIntervalS, encode }
       : undefined;
-  return { ...(audio ? { audio } : {}), ...(video ? { video } : {}), branches };
+  return { ...(capture ? { capture } : {}), ...(audio ? { audio } : {}), ...(video ? { video } : {}), branches };
 }

@@ -1,26 +1,29 @@
-// The job's one gst-launch process: it takes the job's raw audio and video (GDP on its fds), encodes
-// each once and feeds every gst output (file, segments, images) from tees (pipeline/encode.ts). The
-// outputs are its branches: each names its part of the graph and gets the bus messages of its
-// elements. gst starts at the first media frame, whose size passthrough outputs keep.
+// The job's one gst-launch process: it takes the job's raw audio and video (GDP on its fds, or a web
+// source's display and sound, which it captures itself), encodes each once and feeds every gst
+// output (file, segments, images) from tees (pipeline/encode.ts). The outputs are its branches: each
+// names its part of the graph and gets the bus messages of its elements. gst starts at the first
+// media frame, whose size passthrough outputs keep, or when a web source's page says to start.
 //
 // To the controller the encoder is a sink that comes first: finishing it ends the inputs and waits
 // for gst to finalize everything, after which each branch finishes (uploads, playlists) on its own.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { EgressError } from '@egress/shared/errors.ts';
+import { EgressError, errors } from '@egress/shared/errors.ts';
 import { GdpWriter } from '../gst/gdp.ts';
 import { startGst, type GstElementMessage, type GstProcess } from '../gst/runner.ts';
 import type { MixedFrame } from '../media/mixer.ts';
 import { MIX_CHANNELS, MIX_RATE } from '../media/mixer.ts';
 import type { TimedFrame } from '../media/video-timeline.ts';
-import { AUDIO_CAPS, encodeArgs, encodeGraph, inputCount, outputFds, VIDEO_CAPS, type Branch, type EncodeGraph } from '../pipeline/encode.ts';
+import { AUDIO_CAPS, encodeArgs, encodeGraph, inputCount, outputFds, VIDEO_CAPS, type Branch, type CaptureInput, type EncodeGraph } from '../pipeline/encode.ts';
 import type { Sink, SinkContext } from './sink.ts';
 
 /** Video frames queued towards gst beyond this are dropped rather than buffered without bound. */
 const MAX_VIDEO_BACKLOG_BYTES = 32 * 1024 * 1024;
 /** After EOS, how long gst may take to finalize its outputs before it is interrupted. */
 const FINALIZE_TIMEOUT_MS = 30_000;
+/** After the deadline, how long a last SIGINT gets before gst is killed: it had its chance. */
+const FROZEN_STOP_MS = 2_000;
 
 /** One output that gst writes: its part of the graph, and the bus messages of its elements. */
 export interface GstBranch {
@@ -76,14 +79,24 @@ export class Encoder implements Sink {
     await mkdir(this.dotDir, { recursive: true });
   }
 
-  private ensureGst(firstFrame?: { width: number; height: number }): GstProcess | undefined {
+  /**
+   * Starts gst on a web source's display and sound; resolves true once the pipeline is PLAYING (the
+   * recording's time 0), false if gst exited first (`failed` says why) or the job already ended.
+   */
+  async capture(input: CaptureInput): Promise<boolean> {
+    const gst = this.ensureGst(undefined, input);
+    if (!gst) return false;
+    return Promise.race([gst.playing.then(() => true), gst.exited.then(() => false)]);
+  }
+
+  private ensureGst(firstFrame?: { width: number; height: number }, capture?: CaptureInput): GstProcess | undefined {
     if (this.gst || this.stopped) return this.gst;
     const branches = this.branches.map((b, i) => {
       const branch = b.branch(`out${i}`, firstFrame);
       this.byName.set(branch.name, b);
       return branch;
     });
-    this.graph = encodeGraph(this.ctx.plan, branches, firstFrame);
+    this.graph = encodeGraph(this.ctx.plan, branches, firstFrame, capture);
     // gst-launch writes its pipeline graph on every state change; inspect reads the newest.
     const outputs = outputFds(this.graph);
     const gst = startGst(encodeArgs(this.graph), {
@@ -99,10 +112,10 @@ export class Encoder implements Sink {
       if (!this.stopped) this.fail(new EgressError('internal', exit.error ?? `gst-launch-1.0 exited (${exit.signal ?? `exit ${exit.code}`})`));
     });
     let fd = 0;
-    if (this.graph.audio) {
+    if (this.graph.audio && !capture) {
       this.audioWriter = new GdpWriter(gst.inputs[fd++]!, { streamId: 'audio', caps: AUDIO_CAPS(MIX_RATE, MIX_CHANNELS), maxBacklogBytes: Infinity });
     }
-    if (this.graph.video) this.videoInput = gst.inputs[fd]!;
+    if (this.graph.video && !capture) this.videoInput = gst.inputs[fd]!;
     for (const name of new Set(outputs.map((o) => o.branch))) {
       const of = (kind: 'audio' | 'video') => {
         const i = outputs.findIndex((o) => o.branch === name && o.kind === kind);
@@ -141,18 +154,26 @@ export class Encoder implements Sink {
     this.stopped = true;
     const gst = this.gst;
     if (!gst) return;
-    await Promise.all([this.audioWriter?.end(), this.videoWriter?.end() ?? this.videoInput?.end()]);
+    // One deadline for the whole stop: ending the inputs can hang as well (gst stopped reading, its
+    // pipes full), and a stop must end even then. After it gst is stopped, killed if need be, and
+    // what it wrote is delivered as it is (fragmented MP4, OGG pages).
+    let timeout: NodeJS.Timeout | undefined;
+    let frozen = false;
+    const deadline = new Promise<void>((r) => (timeout = setTimeout(r, FINALIZE_TIMEOUT_MS))).then(() => void (frozen = true));
+    await Promise.race([Promise.all([this.audioWriter?.end(), this.videoWriter?.end() ?? this.videoInput?.end()]), deadline]);
+    // Live capture has no input to end: SIGINT makes gst-launch send EOS from its sources.
+    if (this.graph?.capture) void gst.stop({ timeoutMs: FINALIZE_TIMEOUT_MS });
     let wedged = false;
     const watchdog = this.watchDrained(() => {
       wedged = true;
       this.ctx.log.warn('gst wedged after its segments closed (splitmuxsink EOS); stopping it', { pid: gst.pid });
       void gst.stop({ timeoutMs: DRAINED_GRACE_MS });
     });
-    let timeout: NodeJS.Timeout | undefined;
-    const exit = await Promise.race([gst.exited, new Promise((r) => (timeout = setTimeout(r, FINALIZE_TIMEOUT_MS))).then(() => gst.stop())]).finally(() => {
+    const exit = await Promise.race([gst.exited, deadline.then(() => gst.stop({ timeoutMs: FROZEN_STOP_MS }))]).finally(() => {
       clearInterval(watchdog);
       clearTimeout(timeout);
     });
+    if (frozen) throw errors.pipelineFrozen();
     if (exit.code !== 0 && !wedged) throw new EgressError('internal', exit.error ?? `gst-launch-1.0 failed (${exit.signal ?? `exit ${exit.code}`})`);
   }
 

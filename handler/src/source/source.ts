@@ -1,7 +1,8 @@
-// What every source gives the controller: it starts, then pushes media into a SourceSink (the
-// job's media timeline) until it ends by itself or is closed. SDK sources push decoded frames
-// per track; a web source (later) pushes one audio and one video "track" of its own.
+// What every source gives the controller: it starts, then either pushes media into a SourceSink (the
+// job's media timeline; SDK sources push decoded frames per track) or hands gst what to capture
+// itself (a web source's display and sound), until it ends by itself or is closed.
 import type { EgressError } from '@egress/shared/errors.ts';
+import type { CaptureInput } from '../pipeline/encode.ts';
 import type { RawFrame } from '../media/video-timeline.ts';
 import type { Role, TrackSourceName } from './sdk/selection.ts';
 
@@ -28,10 +29,22 @@ export interface SourceSink {
   receiveDelays?(audioMs: number, videoMs: number): void;
 }
 
-export interface Source {
-  /** Connects and takes the initial tracks; resolves with them (naming needs them), or throws the request's error. */
-  start(sink: SourceSink): Promise<TrackInfo[]>;
-  /** Settles when the source ends by itself: room closed, participant left, tracks gone, or a failure. */
+interface SourceLife {
+  /** Settles when the source ends by itself: room closed, participant left, tracks gone, page ended, or a failure. */
   readonly ended: Promise<{ reason: string; error?: EgressError }>;
   close(): Promise<void>;
+}
+
+/** A source that pushes frames. */
+export interface Source extends SourceLife {
+  /** Connects and takes the initial tracks; resolves with them (naming needs them), or throws the request's error. */
+  start(sink: SourceSink): Promise<TrackInfo[]>;
+}
+
+/** A source that gst captures. */
+export interface CaptureSource extends SourceLife {
+  /** Gets ready to be captured (nothing is recorded yet); resolves with what gst captures, or throws the request's error. */
+  prepare(): Promise<CaptureInput>;
+  /** Settles when recording may begin: the page's start signal, or at once if it is not awaited. */
+  readonly started: Promise<void>;
 }

@@ -9,8 +9,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import OSS from 'ali-oss';
 import type { AliOssConfig } from '@egress/shared/config/types.ts';
-import type { StorageBackend, UploadResult } from './backend.ts';
-import { escapeLocationPath } from './gcs.ts';
+import { escapeLocationPath, type StorageBackend, type UploadResult } from './backend.ts';
 import { uploadFailed } from './redact-error.ts';
 
 export const OSS_PART_SIZE = 5 * 1024 * 1024;

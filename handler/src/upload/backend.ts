@@ -1,5 +1,6 @@
 // One interface for every storage back-end. A back-end uploads one local file to one storage path;
 // retries, backup storage and ordering live above it (uploader.ts), the same for all back-ends.
+// What back-ends share lives here too, so that loading one never loads another's SDK.
 
 export interface UploadResult {
   /** Where the object can be fetched: a URL (presigned when configured) or a local path. */
@@ -35,3 +36,17 @@ export const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.raw': 'audio/x-raw',
 };
+
+/**
+ * Path part of a location URL the way Go's url.URL{Path: p}.String() writes it: a leading "/",
+ * and everything but unreserved characters and `$&+,/:;=@` percent-encoded (UTF-8).
+ */
+export function escapeLocationPath(storagePath: string): string {
+  const path = storagePath.startsWith('/') ? storagePath : `/${storagePath}`;
+  let out = '';
+  for (const byte of Buffer.from(path, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9\-_.~$&+,/:;=@]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}

@@ -14,7 +14,7 @@ import { IdempotencyStrategy, Storage, type StorageOptions } from '@google-cloud
 import { HttpProxyAgent } from 'http-proxy-agent';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import type { GcpConfig, ProxyConfig } from '@egress/shared/config/types.ts';
-import type { StorageBackend, UploadResult } from './backend.ts';
+import { escapeLocationPath, type StorageBackend, type UploadResult } from './backend.ts';
 import { uploadFailed } from './redact-error.ts';
 
 type Interceptor = NonNullable<StorageOptions['interceptors_']>[number];
@@ -81,20 +81,6 @@ function proxyUrl(proxy: ProxyConfig): URL | string {
     url.password = proxy.password;
   }
   return url;
-}
-
-/**
- * Path part of a location URL the way Go's url.URL{Path: p}.String() writes it: a leading "/",
- * and everything but unreserved characters and `$&+,/:;=@` percent-encoded (UTF-8).
- */
-export function escapeLocationPath(storagePath: string): string {
-  const path = storagePath.startsWith('/') ? storagePath : `/${storagePath}`;
-  let out = '';
-  for (const byte of Buffer.from(path, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    out += /[A-Za-z0-9\-_.~$&+,/:;=@]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
 }
 
 /**

@@ -1,15 +1,35 @@
 // The one typed config both YAML layouts (product brief and current Go egress) map onto.
 // Durations are milliseconds; sizes are bytes.
 
+/** `redis.tls` (livekit/protocol xtls.Config); file paths are read when the node connects. */
+export interface RedisTlsConfig {
+  /** Skips verifying the server's certificate and name. */
+  insecure: boolean;
+  serverName: string;
+  caCertFile: string;
+  clientCertFile: string;
+  clientKeyFile: string;
+}
+
+/**
+ * As livekit/protocol's redis.go: sentinel_addresses make it a sentinel client, else cluster_addresses
+ * a cluster client, else `address` a single server. The optional keys are set only when configured.
+ */
 export interface RedisConfig {
   address: string;
   username: string;
   password: string;
   db: number;
+  /** TLS with default verification; an enabled `tls` block wins over it. */
   useTls: boolean;
+  tls?: RedisTlsConfig;
   sentinelMasterName: string;
+  sentinelUsername?: string;
+  sentinelPassword?: string;
   sentinelAddresses: string[];
   clusterAddresses: string[];
+  /** Cluster only; Go's default is 2. */
+  maxRedirects?: number;
 }
 
 export interface S3Config {
@@ -122,6 +142,15 @@ export interface Config {
   httpBindAddress: string;
   enableChromeSandbox: boolean;
   insecure: boolean;
+  /** The browser web sources run (not a Go egress key: its image has one Chrome). Default: Debian's /usr/bin/chromium. */
+  chromePath: string;
+  /** `chrome_flags`: appended after the reference's flags; `true` is a bare switch, `false` leaves it out. */
+  chromeFlags: Record<string, string | number | boolean>;
+  /**
+   * How long a web source waits for its page's START_RECORDING before the egress ends ABORTED (not a
+   * Go egress key: it waits for ever, holding Chrome and its CPU reservation).
+   */
+  webStartTimeoutMs: number;
   /** Where local-disk results land when a request's path is relative. Default: the process working directory. */
   localOutputDir: string;
   /** Scratch space; each egress writes under <tmpDir>/<egress_id>. */
@@ -129,6 +158,11 @@ export interface Config {
   disallowLocalStorage: boolean;
   ioCreateTimeoutMs: number;
   ioUpdateTimeoutMs: number;
+  /**
+   * `io_update_retry_window` (ours; default 10 min, Go's unhealthy-IO shutdown delay): how long an
+   * egress's UpdateEgress is retried without a success before that status is abandoned, loudly.
+   */
+  ioUpdateRetryWindowMs: number;
   /** How long an SDK egress waits for its named track / participant (Go: 30 s). */
   subscribeTimeoutMs: number;
   storage?: StorageConfig;
@@ -143,11 +177,17 @@ export interface Config {
   debug: { enableProfiling: boolean; storage?: StorageConfig };
   /** SIGTERM drain: how long running jobs may take before they are stopped; 0 waits for ever. */
   drainTimeoutMs: number;
+  /** Scratch of jobs already reported (a FAILED job's files, orphans) is removed at start once older than this; 0 keeps it. */
+  tmpMaxAgeMs: number;
+  /** A null sink of an egress that is not running is unloaded after this long (Go's default 30); negative: never. */
+  pulseSinkReapGraceSec: number;
   /** Handler processes kept started and warm for the next jobs (handler_pool.idle); 0: each job forks its own. */
   handlerPoolIdle: number;
   /**
    * Hooks for tests, like the Go egress's test_overrides. Never set in production. twitchIngestUrl:
-   * where twitch:// looks up its ingest servers (a local fake in tests).
+   * where twitch:// looks up its ingest servers (a local fake in tests). chromeInitScript: a JS file
+   * every page of a web job runs before its own scripts (the rig's loopback.js keeps WebRTC on
+   * 127.0.0.1, where the rig's livekit-server is).
    */
-  testOverrides: { cpuLoad?: number; holdReservations?: boolean; twitchIngestUrl?: string };
+  testOverrides: { cpuLoad?: number; holdReservations?: boolean; twitchIngestUrl?: string; chromeInitScript?: string };
 }

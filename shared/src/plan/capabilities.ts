@@ -4,7 +4,7 @@ import type { OutputType, PipelineConfig, SdkSubscription } from './pipeline-con
 
 export const SERVED = {
   sdk: { track: true, track_composite: true, participant: true, room_audio: true, media: true } satisfies Record<SdkSubscription['kind'], boolean>,
-  web: false,
+  web: true,
   outputs: { file: true, websocket: true, stream: true, segments: true, images: true } satisfies Record<OutputType, boolean>,
 };
 

@@ -1,7 +1,7 @@
 // How the CLI fails: one line `egress: <message>` on stderr, exit 1 for server/runtime errors and
 // 2 for usage/input errors. Everything that can go wrong is turned into a CliError here.
 import { CommanderError } from 'commander';
-import { ServerError } from 'livekit-server-sdk';
+import type { ServerError } from 'livekit-server-sdk';
 
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
@@ -64,12 +64,20 @@ export function describeServerError(err: ServerError): string {
 }
 
 /**
+ * livekit-server-sdk's ServerError (an HTTP answer), told by its shape: the SDK loads only with the
+ * API client (cli/api.ts), never for `--help` or `serve`.
+ */
+function isServerError(err: unknown): err is ServerError {
+  return err instanceof Error && typeof (err as Partial<ServerError>).status === 'number';
+}
+
+/**
  * Turns whatever a livekit-server call threw into a CliError. `url` names the server in the
  * "cannot reach" message.
  */
 export function fromServerCall(err: unknown, url: string): CliError {
   if (err instanceof CliError) return err;
-  if (err instanceof ServerError) return new CliError(describeServerError(err));
+  if (isServerError(err)) return new CliError(describeServerError(err));
   if (isNetworkError(err)) return new CliError(`cannot reach livekit-server at ${url}: ${networkReason(err)}`);
   return new CliError(err instanceof Error ? err.message : String(err));
 }

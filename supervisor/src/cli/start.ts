@@ -1,7 +1,6 @@
 // `egress start <kind>`: start an egress through livekit-server's API, optionally waiting for it.
 import { Command } from 'commander';
 import { EgressStatus } from '@livekit/protocol';
-import { egressApi } from './api.ts';
 import { resolveConnection } from './connection.ts';
 import { CliError } from './errors.ts';
 import { formatInfo, infoJson, statusName } from './format.ts';
@@ -92,6 +91,8 @@ export function startCommand(io: CliIo): Command {
 async function runStart(kind: StartKind, opts: StartOptions, io: CliIo): Promise<void> {
   // Input problems first: a bad request file fails before anything reaches the server.
   const request = loadStartRequest(kind, opts, io.readFile);
+  // livekit-server-sdk (and jose) load only now: `--help` stays fast.
+  const { egressApi } = await import('./api.ts');
   const api = egressApi(resolveConnection(opts, io.env));
   const info = await api.start(request, opts.request ?? 'request');
   println(io.stdout, opts.json ? infoJson(info) : formatInfo(info));

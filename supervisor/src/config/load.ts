@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
@@ -8,7 +8,7 @@ import type {
 import { configSource, ENV_FALLBACKS, withEnvFallbacks } from './env.ts';
 import {
   checkShape, parseDuration, PROVIDERS,
-  type RawAliOss, type RawAzure, type RawConfig, type RawCpuCost, type RawDuration, type RawGcp, type RawProxy,
+  type RawAliOss, type RawAzure, type RawConfig, type RawCpuCost, type RawDuration, type RawGcp, type RawProxy, type RawRedis,
   type RawS3, type RawSessionLimits, type RawStorage, type Scalar,
 } from './schema.ts';
 
@@ -56,7 +56,14 @@ function parseYaml(text: string): Record<string, unknown> {
   const doc = parseDocument(text, { merge: true });
   const [first] = doc.errors;
   if (first) throw new ConfigError(`could not parse config: ${first.message.trimEnd()}`);
-  const value: unknown = dropNulls(doc.toJS());
+  let js: unknown;
+  try {
+    js = doc.toJS();
+  } catch (err) {
+    // Some faults only show when the document is resolved: a merge of a non-mapping, an alias bomb.
+    throw new ConfigError(`could not parse config: ${(err as Error).message}`);
+  }
+  const value: unknown = dropNulls(js);
   if (value === undefined) return {}; // an empty file: everything comes from the environment
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError('could not parse config: the top level must be a mapping of keys to values');
@@ -98,7 +105,33 @@ function checkRelations(raw: RawConfig): string[] {
   for (const [key, name] of Object.entries(ENV_FALLBACKS)) {
     if (!raw[key as keyof typeof ENV_FALLBACKS]) problems.push(`${key}: is required (or set ${name})`);
   }
-  if (!raw.redis?.address) problems.push('redis.address: is required');
+  problems.push(...checkRedis(raw.redis ?? {}));
+  return problems;
+}
+
+/** The Redis modes (single, sentinel, cluster) and TLS files: a node that cannot use them refuses to start. */
+function checkRedis(redis: RawRedis): string[] {
+  const problems: string[] = [];
+  const sentinels = Array.isArray(redis.sentinel_addresses) && redis.sentinel_addresses.length > 0;
+  const cluster = Array.isArray(redis.cluster_addresses) && redis.cluster_addresses.length > 0;
+  if (!redis.address && !sentinels && !cluster) problems.push('redis.address: is required (or redis.sentinel_addresses, or redis.cluster_addresses)');
+  if (sentinels && !redis.sentinel_master_name) problems.push('redis.sentinel_master_name: is required with redis.sentinel_addresses');
+  if (!sentinels && redis.sentinel_master_name) problems.push('redis.sentinel_master_name: needs redis.sentinel_addresses');
+  if (sentinels && cluster) problems.push('redis.cluster_addresses: cannot be combined with redis.sentinel_addresses');
+  if (cluster && redis.db) problems.push('redis.db: must be 0 with redis.cluster_addresses (a cluster has one database)');
+  const tls = redis.tls;
+  if (tls?.enabled) {
+    if (!tls.client_cert_file !== !tls.client_key_file) problems.push('redis.tls: client_cert_file and client_key_file go together');
+    for (const key of ['ca_cert_file', 'client_cert_file', 'client_key_file'] as const) {
+      const file = tls[key];
+      if (file === undefined || file === '') continue;
+      try {
+        accessSync(String(file), constants.R_OK);
+      } catch (err) {
+        problems.push(`redis.tls.${key}: cannot read ${String(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+  }
   return problems;
 }
 
@@ -121,6 +154,18 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
       sentinelMasterName: text(redis.sentinel_master_name),
       sentinelAddresses: (redis.sentinel_addresses ?? []).map(String),
       clusterAddresses: (redis.cluster_addresses ?? []).map(String),
+      ...(redis.tls?.enabled && {
+        tls: {
+          insecure: redis.tls.insecure ?? false,
+          serverName: text(redis.tls.server_name),
+          caCertFile: text(redis.tls.ca_cert_file),
+          clientCertFile: text(redis.tls.client_cert_file),
+          clientKeyFile: text(redis.tls.client_key_file),
+        },
+      }),
+      ...(redis.sentinel_username !== undefined && { sentinelUsername: text(redis.sentinel_username) }),
+      ...(redis.sentinel_password !== undefined && { sentinelPassword: text(redis.sentinel_password) }),
+      ...(redis.max_redirects !== undefined && { maxRedirects: redis.max_redirects }),
     },
     clusterId: text(raw.cluster_id),
     logging: { level: raw.log_level ?? raw.logging?.level ?? 'info', json: raw.logging?.json ?? false },
@@ -131,14 +176,20 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
     debugHandlerPort: raw.debug_handler_port ?? 0,
     enableChromeSandbox: raw.enable_chrome_sandbox ?? false,
     insecure: raw.insecure ?? false,
+    chromePath: text(raw.chrome_path) || '/usr/bin/chromium',
+    chromeFlags: raw.chrome_flags ?? {},
+    webStartTimeoutMs: positive(ms(raw.web_start_timeout), 60_000),
     // Resolved now: handlers may run with another working directory.
     localOutputDir: path.resolve(text(raw.local_output_dir) || process.cwd()),
     tmpDir: path.resolve(text(raw.tmp_dir) || path.join(os.tmpdir(), 'egress')),
     disallowLocalStorage: raw.disallow_local_storage ?? false,
     ioCreateTimeoutMs: positive(ms(raw.io_create_timeout), 15_000),
     ioUpdateTimeoutMs: positive(ms(raw.io_update_timeout), 30_000),
+    ioUpdateRetryWindowMs: positive(ms(raw.io_update_retry_window), 600_000),
     subscribeTimeoutMs: positive(ms(raw.subscribe_timeout), 30_000),
     drainTimeoutMs: ms(raw.drain_timeout) ?? 0,
+    tmpMaxAgeMs: ms(raw.tmp_max_age) ?? 86_400_000,
+    pulseSinkReapGraceSec: raw.pulse_sink_reap_grace_sec ?? 30,
     handlerPoolIdle: raw.handler_pool?.idle ?? 1,
     ...(raw.s3_assume_role_key || raw.s3_assume_role_arn
       ? {
@@ -156,6 +207,7 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
       cpuLoad: raw.test_overrides?.cpu_load,
       holdReservations: raw.test_overrides?.hold_reservations,
       twitchIngestUrl: raw.test_overrides?.twitch_ingest_url,
+      chromeInitScript: raw.test_overrides?.chrome_init_script,
     }),
     storage: raw.storage
       ? toStorage(raw.storage, 'storage', warnings)

@@ -3,7 +3,7 @@
 // `backup_storage`, `log_level`). Relations between keys (layout clashes, one provider per block,
 // required keys after env fallbacks) are checked in load.ts, where the messages can name both keys.
 
-import { Ajv, type ErrorObject, type Options, type SchemaObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, Options, SchemaObject, ValidateFunction } from 'ajv';
 import type { LogLevel } from '@egress/shared/config/types.ts';
 
 /** A string-typed key. YAML numbers and booleans are taken as their text, as Go's yaml.v3 does. */
@@ -51,9 +51,16 @@ export interface RawRedis {
   password?: Scalar;
   db?: number;
   use_tls?: boolean;
+  tls?: {
+    enabled?: boolean; insecure?: boolean; server_name?: Scalar;
+    ca_cert_file?: Scalar; client_cert_file?: Scalar; client_key_file?: Scalar;
+  };
   sentinel_master_name?: Scalar;
+  sentinel_username?: Scalar;
+  sentinel_password?: Scalar;
   sentinel_addresses?: Scalar[];
   cluster_addresses?: Scalar[];
+  max_redirects?: number;
 }
 
 export interface RawCpuCost {
@@ -96,18 +103,24 @@ export interface RawConfig extends RawProviders {
   debug_handler_port?: number;
   enable_chrome_sandbox?: boolean;
   insecure?: boolean;
+  chrome_path?: Scalar;
+  chrome_flags?: Record<string, Scalar>;
+  web_start_timeout?: RawDuration;
   disallow_local_storage?: boolean;
   io_create_timeout?: RawDuration;
   io_update_timeout?: RawDuration;
+  io_update_retry_window?: RawDuration;
   subscribe_timeout?: RawDuration;
   drain_timeout?: RawDuration;
+  tmp_max_age?: RawDuration;
+  pulse_sink_reap_grace_sec?: number;
   s3_assume_role_key?: Scalar;
   s3_assume_role_secret?: Scalar;
   s3_assume_role_arn?: Scalar;
   s3_assume_role_external_id?: Scalar;
   debug_bind_address?: Scalar;
   http_bind_address?: Scalar;
-  test_overrides?: { cpu_load?: number; hold_reservations?: boolean; twitch_ingest_url?: string };
+  test_overrides?: { cpu_load?: number; hold_reservations?: boolean; twitch_ingest_url?: string; chrome_init_script?: string };
   local_output_dir?: Scalar;
   tmp_dir?: Scalar;
   storage?: RawStorage;
@@ -178,9 +191,13 @@ export const configSchema: SchemaObject = {
     ws_url: { type: 'string', pattern: '^(wss?|https?)://', 'x-message': 'must start with ws://, wss://, http:// or https://' },
     redis: block({
       address: str, username: str, password: str, db: int, use_tls: bool,
-      sentinel_master_name: str, sentinel_addresses: strList, cluster_addresses: strList,
-      ...ignored('tls', 'sentinel_username', 'sentinel_password', 'dial_timeout', 'read_timeout', 'write_timeout',
-        'max_redirects', 'pool_timeout', 'pool_size'),
+      tls: block({
+        enabled: bool, insecure: bool, server_name: str, ca_cert_file: str, client_cert_file: str, client_key_file: str,
+      }),
+      sentinel_master_name: str, sentinel_username: str, sentinel_password: str, sentinel_addresses: strList,
+      cluster_addresses: strList, max_redirects: { type: 'integer', minimum: 0, 'x-message': 'must be a whole number' },
+      // Connection-pool tuning of go-redis; ioredis keeps one connection per role and reconnects by itself.
+      ...ignored('dial_timeout', 'read_timeout', 'write_timeout', 'pool_timeout', 'pool_size'),
     }),
     cluster_id: str,
     logging: block({ level: logLevel, json: bool, ...ignored('sample', 'component_levels', 'pion_level') }),
@@ -191,11 +208,17 @@ export const configSchema: SchemaObject = {
     debug_handler_port: port,
     enable_chrome_sandbox: bool,
     insecure: bool,
+    chrome_path: str,
+    chrome_flags: { type: 'object', additionalProperties: str },
+    web_start_timeout: duration,
     disallow_local_storage: bool,
     io_create_timeout: duration,
     io_update_timeout: duration,
+    io_update_retry_window: duration,
     subscribe_timeout: duration,
     drain_timeout: duration,
+    tmp_max_age: duration,
+    pulse_sink_reap_grace_sec: int,
     s3_assume_role_key: str,
     s3_assume_role_secret: str,
     s3_assume_role_arn: str,
@@ -206,6 +229,7 @@ export const configSchema: SchemaObject = {
       cpu_load: { type: 'number', minimum: 0, maximum: 1, 'x-message': 'must be a load fraction between 0 and 1' },
       hold_reservations: bool,
       twitch_ingest_url: str,
+      chrome_init_script: str,
       ...ignored('failure_injection_room', 'disconnect_injection_room'),
     }),
     local_output_dir: str,
@@ -243,9 +267,9 @@ export const configSchema: SchemaObject = {
     },
     log_level: logLevel,
 
-    ...ignored('chrome_flags', 'max_upload_queue', 'io_selection_timeout', 'io_workers', 'latency', 'latency_overrides',
+    ...ignored('max_upload_queue', 'io_selection_timeout', 'io_workers', 'latency', 'latency_overrides',
       'video_encoder_threads', 'enable_one_shot_sender_report_sync', 'enable_sync_engine', 'audio_tempo_controller',
-      'pulse_sink_reap_grace_sec', 'node_id', 'location'),
+      'node_id', 'location'),
   }),
 };
 
@@ -258,14 +282,15 @@ export const AJV_OPTIONS: Options = {
 
 /**
  * dist/ carries this validator precompiled (bin/build, config/write-validator.ts): compiling it
- * costs 0.2–0.5 s of every start. Run from the sources, it is compiled here.
+ * costs 0.2–0.5 s of every start. Run from the sources, it is compiled here, and only then is ajv
+ * loaded (about 60 modules).
  */
 async function precompiled(): Promise<ValidateFunction | undefined> {
   if (!import.meta.url.endsWith('.js')) return undefined;
   const file = './config-validator.js';
   return ((await import(file).catch(() => undefined)) as { validate?: ValidateFunction } | undefined)?.validate;
 }
-const validate: ValidateFunction = (await precompiled()) ?? new Ajv(AJV_OPTIONS).compile(configSchema);
+const validate: ValidateFunction = (await precompiled()) ?? new (await import('ajv')).Ajv(AJV_OPTIONS).compile(configSchema);
 
 /** "storage.s3.bucket" from "/storage/s3/bucket"; list indexes read "redis.cluster_addresses[1]". */
 export function keyPath(instancePath: string, key?: string): string {

@@ -9,10 +9,17 @@ import { EgressError } from '@egress/shared/errors.ts';
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type OutputReport, type ProcessReport, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
+import { unloadEgressSink } from '@egress/shared/pulse.ts';
 import { handlerEntry, TSX_EXEC_ARGV } from './tsx.ts';
 
 const HANDLER_MAIN = handlerEntry('main');
 const READY_TIMEOUT_MS = 10_000;
+/**
+ * From the start of a stop to the end of its pipeline: the handler's own EOS watchdog (30 s, as Go's)
+ * plus a margin. It fires only when that watchdog could not (the handler itself is stuck); the kill
+ * sends the job down the death path, whose recovery handler finalizes what is on disk.
+ */
+export const STOP_DEADLINE_MS = 45_000;
 const SILENCE_LIMIT_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
 /** Starts a handler process; `env` is added to the supervisor's. */
@@ -39,13 +46,14 @@ type Reply = Extract<HandlerMessage, { type: 'reply' }>;
 export class HandlerProcess {
   readonly processes: ProcessReport[] = [];
   readonly outputs: OutputReport[] = [];
-  readonly ready: Promise<void>;
   readonly exited: Promise<HandlerExit>;
   private readonly child: ChildProcess;
+  private readonly readyTimer: NodeJS.Timeout;
   private finishedInfo?: EgressInfo;
   private killReason?: string;
   private lastHeard = Date.now();
   private silenceTimer?: NodeJS.Timeout;
+  private stopDeadline?: NodeJS.Timeout;
   private nextCallId = 1;
   private readonly calls = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
 
@@ -62,31 +70,21 @@ export class HandlerProcess {
     this.child = spare ?? forkHandler({ EGRESS_ID: egressId });
     this.processes.push({ pid: this.child.pid!, pgid: this.child.pid!, name: 'handler', commandLine: `handler ${egressId}` });
 
-    this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.kill('handler failed to start');
-        reject(new EgressError('internal', 'handler failed to start'));
-      }, READY_TIMEOUT_MS);
-      this.child.on('message', (m: HandlerMessage) => {
-        if (m.type !== 'ready') return;
-        clearTimeout(timer);
-        this.watchHeartbeat();
-        resolve();
-      });
-      this.child.once('exit', () => {
-        clearTimeout(timer);
-        reject(new EgressError('internal', 'handler failed to start'));
-      });
-    });
-    this.ready.catch(() => undefined);
+    // StartEgress does not wait for `ready`: a handler that never sends it is killed, and its death
+    // is reported as any other (exited).
+    this.readyTimer = setTimeout(() => this.kill('handler failed to start'), READY_TIMEOUT_MS);
 
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
+        clearTimeout(this.readyTimer);
         clearInterval(this.silenceTimer);
+        clearTimeout(this.stopDeadline);
         this.killGroups();
         for (const call of this.calls.values()) call.reject(new EgressError('not_found', 'egress not found'));
         this.calls.clear();
         if (this.finishedInfo) return resolve({ kind: 'finished', info: this.finishedInfo });
+        // A web job's null sink outlives its killed handler (PulseAudio modules are not per client).
+        if (plan.source.type === 'web') void unloadEgressSink(egressId).catch((err: Error) => this.log.warn('could not unload the null sink', { egressId, error: err.message }));
         const how = signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
         resolve({ kind: 'died', reason: this.killReason ? `${this.killReason} (${how})` : `handler process died: ${how}` });
       });
@@ -104,6 +102,9 @@ export class HandlerProcess {
     this.lastHeard = Date.now();
     switch (m.type) {
       case 'ready':
+        clearTimeout(this.readyTimer);
+        this.watchHeartbeat();
+        return;
       case 'warm':
       case 'heartbeat':
         return;
@@ -116,6 +117,12 @@ export class HandlerProcess {
         return;
       case 'status':
         this.events.status(decodeInfo(m.info));
+        return;
+      case 'ending':
+        this.armStopDeadline();
+        return;
+      case 'finalized':
+        clearTimeout(this.stopDeadline);
         return;
       case 'reply': {
         const call = this.calls.get(m.id);
@@ -136,8 +143,13 @@ export class HandlerProcess {
     }, HEARTBEAT_INTERVAL_MS);
   }
 
+  private armStopDeadline(): void {
+    this.stopDeadline ??= setTimeout(() => this.kill(`stop deadline exceeded: the pipeline did not finish within ${STOP_DEADLINE_MS / 1000} s`), STOP_DEADLINE_MS);
+  }
+
   /** Graceful stop (EOS); resolves with the handler's EgressInfo at that moment. */
   async stop(reason: string): Promise<EgressInfo> {
+    this.armStopDeadline();
     const reply = await this.call((id) => ({ type: 'stop', id, reason }));
     return decodeInfo(reply.info!);
   }

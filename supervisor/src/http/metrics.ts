@@ -2,6 +2,7 @@
 // Names follow the Go egress where it has one (reference §6.9); the per-job and claim series are ours.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { processFaults } from '../process-faults.ts';
 import type { NodeView } from '../service/node-view.ts';
 import { canAccept } from './health.ts';
 import { errorMessage, sendText } from './util.ts';
@@ -126,6 +127,17 @@ export function createMetricsRegistry(view: NodeView, opts: MetricsOptions = {})
     collect() {
       this.reset();
       this.inc(view.counters.handlerCrashes);
+    },
+  });
+  new Counter({
+    name: 'livekit_egress_process_faults_total',
+    help: 'Exceptions and rejections no code path handled; the node logged each and kept running',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ kind: 'uncaught_exception' }, processFaults.uncaughtException);
+      this.inc({ kind: 'unhandled_rejection' }, processFaults.unhandledRejection);
     },
   });
 

@@ -1,7 +1,8 @@
 // Status goes to livekit-server through its IOInfo service (a psrpc queue on every livekit-server node).
 // CreateEgress must land before any UpdateEgress: only CreateEgress adds the egress to its room's set
-// and fires egress_started, so each egress's calls run in order on one chain.
-import type { EgressInfo } from '@livekit/protocol';
+// and fires egress_started, so each egress's updates wait for its create.
+import { EgressStatus, type EgressInfo } from '@livekit/protocol';
+import { isTerminal } from '@egress/shared/egress-info.ts';
 import { EgressError } from '@egress/shared/errors.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import type { Bus } from '@egress/shared/psrpc/bus.ts';
@@ -12,16 +13,40 @@ const SELECTION = { acceptFirstAvailable: true, affinityTimeoutMs: 1000 };
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 60_000;
 
+export interface IoTimeouts {
+  createMs: number;
+  updateMs: number;
+  /** How long one egress's updates are retried without a success before the pending one is abandoned. */
+  retryWindowMs: number;
+}
+
+/** One egress's reporting: the Go egress's per-egress latest-wins queue. */
+interface Lane {
+  /** Resolves true once livekit-server stored the egress; false drops every update (the start was aborted). */
+  created: Promise<boolean>;
+  /** The newest status not yet delivered. */
+  next?: EgressInfo;
+  /** A terminal status was queued: nothing that is not terminal may follow it. */
+  ended?: boolean;
+  /** Delivering `next`, while there is one. */
+  worker?: Promise<void>;
+}
+
+const statusName = (info: EgressInfo) => EgressStatus[info.status].replace('EGRESS_', '').toLowerCase();
+
+/** Only these say nothing about the update itself: livekit-server did not get it, or Redis did not carry it. */
+const isTransient = (err: unknown) => err instanceof EgressError && (err.code === 'unavailable' || err.code === 'deadline_exceeded');
+
 export class IoClient {
   private readonly rpc: RpcClient;
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly lanes = new Map<string, Lane>();
   /** False after a retryable failure, true again after a success; the node stops bidding while false. */
   healthy = true;
 
   constructor(
     bus: Bus,
     private readonly log: Logger,
-    private readonly timeouts: { createMs: number; updateMs: number },
+    private readonly timeouts: IoTimeouts,
   ) {
     this.rpc = new RpcClient(bus, 'IOInfo', log);
   }
@@ -31,41 +56,85 @@ export class IoClient {
     const done = this.rpc
       .call('CreateEgress', '', info, Empty, { timeoutMs: this.timeouts.createMs, selection: SELECTION })
       .then(() => void (this.healthy = true));
-    this.chains.set(info.egressId, done.catch(() => undefined));
+    this.lanes.set(info.egressId, { created: done.then(() => true, () => false) });
     return done;
   }
 
-  /** Queued behind the egress's earlier calls; retried with backoff while livekit-server does not answer. */
+  /**
+   * Latest wins: a newer status replaces one still waiting, except that a terminal status is never
+   * replaced by a non-terminal one. Resolves once the egress has nothing left to send; never rejects.
+   */
   updateEgress(info: EgressInfo): Promise<void> {
-    const snapshot = info.clone();
-    const previous = this.chains.get(info.egressId) ?? Promise.resolve();
-    const next = previous.then(() => this.updateWithRetry(snapshot));
-    this.chains.set(info.egressId, next);
-    return next;
+    let lane = this.lanes.get(info.egressId);
+    if (!lane) {
+      lane = { created: Promise.resolve(true) };
+      this.lanes.set(info.egressId, lane);
+    }
+    if (lane.ended && !isTerminal(info.status)) {
+      this.log.debug('egress update dropped: a final status came first', { egressId: info.egressId, status: statusName(info) });
+    } else {
+      lane.next = info.clone();
+      lane.ended ||= isTerminal(info.status);
+    }
+    const current = lane;
+    current.worker ??= this.deliver(current).finally(() => (current.worker = undefined));
+    return current.worker;
   }
 
-  /** Waits for the egress's queued calls, then forgets it. */
+  /**
+   * Waits until the egress has nothing left to send, then forgets it. Bounded: an update is abandoned
+   * after retryWindowMs, plus at most one attempt in flight (updateMs).
+   */
   async flush(egressId: string): Promise<void> {
-    await this.chains.get(egressId);
-    this.chains.delete(egressId);
+    await this.lanes.get(egressId)?.worker;
+    this.lanes.delete(egressId);
   }
 
-  private async updateWithRetry(info: EgressInfo): Promise<void> {
-    for (let delay = RETRY_MIN_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+  private async deliver(lane: Lane): Promise<void> {
+    if (!(await lane.created)) {
+      if (lane.next) this.log.debug('egress update dropped: CreateEgress failed', { egressId: lane.next.egressId, status: statusName(lane.next) });
+      lane.next = undefined;
+      return;
+    }
+    let failingSince: number | undefined;
+    let delay = RETRY_MIN_MS;
+    for (let info = lane.next; info; info = lane.next) {
+      const log = { egressId: info.egressId, status: statusName(info) };
+      const sent = () => {
+        // A newer status that arrived during the attempt is still to be sent.
+        if (lane.next === info) lane.next = undefined;
+      };
+      const attemptAt = Date.now();
       try {
         await this.rpc.call('UpdateEgress', '', info, Empty, { timeoutMs: this.timeouts.updateMs, selection: SELECTION });
+        sent();
         this.healthy = true;
-        this.log.debug('egress update sent', { egressId: info.egressId, status: info.status });
-        return;
+        failingSince = undefined;
+        delay = RETRY_MIN_MS;
+        this.log.debug('egress update sent', log);
       } catch (err) {
-        const retryable = err instanceof EgressError && (err.code === 'unavailable' || err.code === 'deadline_exceeded');
-        if (!retryable) {
-          this.log.error('egress update rejected', { egressId: info.egressId, error: (err as Error).message });
-          return;
+        const error = (err as Error).message;
+        if (!isTransient(err)) {
+          sent();
+          this.log.error('egress update rejected by livekit-server', { ...log, error });
+          continue;
         }
         this.healthy = false;
-        this.log.warn('egress update failed, retrying', { egressId: info.egressId, error: (err as Error).message, retryInMs: delay });
-        await new Promise((r) => setTimeout(r, delay));
+        // From the start of the first failed attempt: the window includes that attempt's own wait.
+        failingSince ??= attemptAt;
+        const left = failingSince + this.timeouts.retryWindowMs - Date.now();
+        if (left <= 0) {
+          sent();
+          failingSince = undefined;
+          // Loud on purpose: livekit-server keeps this egress in its last reported status.
+          this.log.error('egress update abandoned: livekit-server unreachable for the whole retry window', {
+            ...log, error, retryWindowMs: this.timeouts.retryWindowMs,
+          });
+          continue;
+        }
+        this.log.warn('egress update failed, retrying', { ...log, error, retryInMs: Math.min(delay, left) });
+        await new Promise((r) => setTimeout(r, Math.min(delay, left)));
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
     }
   }

@@ -1,9 +1,11 @@
 // The node's psrpc face: bids for StartEgress, launches a handler per egress, and routes
 // StopEgress/UpdateStream on each egress id's topic to its handler. It never touches media.
+import path from 'node:path';
 import { EgressInfo, EgressStatus, StopEgressRequest, UpdateStreamRequest } from '@livekit/protocol';
 import type { Config } from '@egress/shared/config/types.ts';
 import { isTerminal, nowNs, setEndReason, setFailed } from '@egress/shared/egress-info.ts';
 import { EgressError, errors } from '@egress/shared/errors.ts';
+import { markReported } from '@egress/shared/journal.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import { newId } from '@egress/shared/psrpc/ids.ts';
 import { unservedReason } from '@egress/shared/plan/capabilities.ts';
@@ -20,9 +22,9 @@ import { OverloadGuard } from '../admission/overload.ts';
 import { describeResources, detectResources } from '../admission/resources.ts';
 import { HandlerPool } from '../fleet/handler-pool.ts';
 import { HandlerProcess } from '../fleet/handler-process.ts';
-import { recoverOutputs } from '../fleet/recovery.ts';
 import { IoClient } from '../io/io-client.ts';
 import type { JobView, NodeCounters, NodeView } from './node-view.ts';
+import { WebHost } from './web-host.ts';
 
 interface Job {
   egressId: string;
@@ -50,6 +52,7 @@ export class EgressService implements NodeView {
   private startSubscription?: Subscription;
   private listSubscription?: Subscription;
   private overloadTimer?: NodeJS.Timeout;
+  private readonly web: WebHost;
   private drainingFlag = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -59,7 +62,7 @@ export class EgressService implements NodeView {
     private readonly log: Logger,
   ) {
     this.server = new RpcServer(bus, log);
-    this.io = new IoClient(bus, log, { createMs: config.ioCreateTimeoutMs, updateMs: config.ioUpdateTimeoutMs });
+    this.io = new IoClient(bus, log, { createMs: config.ioCreateTimeoutMs, updateMs: config.ioUpdateTimeoutMs, retryWindowMs: config.ioUpdateRetryWindowMs });
     const resources = detectResources(config.cpuCost);
     for (const w of resources.warnings) log.warn(w);
     log.info('admission resources', describeResources(resources));
@@ -70,11 +73,11 @@ export class EgressService implements NodeView {
     this.pool = new HandlerPool(config.handlerPoolIdle, log);
     this.admission = new Admission(config.cpuCost, this.monitor, { holdReservations: config.testOverrides.holdReservations, capacity: resources.cpus });
     this.overload = new OverloadGuard(config.cpuCost.maxCpuUtilization, config.cpuCost.cpuKillGraceSec * 1000);
+    this.web = new WebHost(config, log);
   }
 
   async start(): Promise<void> {
     this.monitor.start();
-    this.pool.start();
     this.overloadTimer = setInterval(() => this.checkOverload(), 1000);
     this.listSubscription = await this.server.register(
       {
@@ -99,7 +102,15 @@ export class EgressService implements NodeView {
       },
       this.config.clusterId,
     );
+    this.web.start((id) => this.running.has(id));
+    // Jobs a node that died here left unreported; in the background, since they may take minutes.
+    void import('../fleet/orphans.ts').then((m) =>
+      m.recoverOrphans(this.config, { report: (info) => this.io.updateEgress(info), running: (id) => this.running.has(id), log: this.log }),
+    );
     this.log.info('egress node ready', { nodeId: this.nodeId, serverId: this.server.serverId, clusterId: this.config.clusterId, capacity: this.admission.capacity });
+    // The spare starts once the node is ready: loading a handler takes about a core for a second,
+    // which the node's own start would otherwise compete with on a small machine.
+    this.pool.start();
   }
 
   // ---- NodeView ----
@@ -183,7 +194,7 @@ export class EgressService implements NodeView {
     // A valid request this node cannot build: stay silent, so a node of a mixed fleet that can takes it.
     // An invalid one: bid as usual, so that the chosen node answers the planning error at once.
     const plan = this.tryPlan(req);
-    if (plan && unservedReason(plan)) return -1;
+    if (plan && unservedReason(plan, this.web.served)) return -1;
     if (!this.admission.canAccept(req)) return -1;
     return this.running.size === 0 ? 0.5 : 1;
   }
@@ -203,7 +214,7 @@ export class EgressService implements NodeView {
     if (this.running.has(req.egressId)) throw errors.alreadyExists();
     // Planned again (the bid's plan may be stale by now): a bad request is refused before anything starts.
     const plan = planPipeline(req, this.config, new Date());
-    const unserved = unservedReason(plan);
+    const unserved = unservedReason(plan, this.web.served);
     if (unserved) throw new EgressError('unimplemented', unserved);
     if (!this.admission.reserve(req.egressId, req)) throw errors.notEnoughCpu();
 
@@ -235,8 +246,9 @@ export class EgressService implements NodeView {
         spare,
       );
       log.debug('handler', { pid: job.handler.pid, spare: !!spare });
+      // Answered now, not at the handler's `ready`: livekit-server has the egress (CreateEgress), and a
+      // handler that never gets ready is killed at its ready timeout and ends FAILED in superviseUntilExit.
       void this.superviseUntilExit(job, job.handler, log);
-      await job.handler.ready;
     } catch (err) {
       log.error('egress failed to start', { error: (err as Error).message });
       if (!job.handler) await this.release(job);
@@ -261,18 +273,19 @@ export class EgressService implements NodeView {
       this.counters.handlerCrashes++;
       this.count('process_error');
       log.error('handler died', { reason: exit.reason, outputs: handler.outputs.length });
+      // Loaded at the first death, not at start: recovery brings execa (about 100 modules).
+      const { applyRecovery, recoverOutputs } = await import('../fleet/recovery.ts');
       const recovered = await recoverOutputs(handler.outputs, job.request.toBinary(), this.config);
-      if (recovered.backupUsed) job.info.backupStorageUsed = true;
-      if (recovered.files.length) job.info.fileResults = recovered.files;
-      if (recovered.segments.length) job.info.segmentResults = recovered.segments;
-      if (recovered.files.length && !recovered.segments.length) job.info.result = { case: 'file', value: recovered.files[0]! };
-      if (recovered.segments.length && !recovered.files.length) job.info.result = { case: 'segments', value: recovered.segments[0]! };
+      const count = applyRecovery(job.info, recovered);
       for (const e of recovered.errors) log.error('recovery problem', { error: e });
       setFailed(job.info, job.killedFor ?? new EgressError('internal', exit.reason));
-      const count = recovered.files.length + recovered.segments.length;
       if (count) job.info.details = `End reason: Failure; ${count} output(s) recovered`;
     }
-    if (isTerminal(job.info.status)) await this.io.updateEgress(job.info);
+    if (isTerminal(job.info.status)) {
+      await this.io.updateEgress(job.info);
+      // A node restarted later must not report this job again (supervisor/src/fleet/orphans.ts).
+      await markReported(path.join(this.config.tmpDir, job.egressId));
+    }
     log.info('egress ended', { status: EgressStatus[job.info.status], error: job.info.error || undefined });
     await this.release(job);
   }
@@ -376,6 +389,7 @@ export class EgressService implements NodeView {
 
   private async close(): Promise<void> {
     clearInterval(this.overloadTimer);
+    this.web.close();
     this.monitor.stop();
     await this.pool.close();
     await this.listSubscription?.close();

@@ -22,8 +22,9 @@ import type { Logger } from '@egress/shared/logging.ts';
 import type { ParticipantKindName, SdkSubscription } from '@egress/shared/plan/pipeline-config.ts';
 import { MIX_CHANNELS, MIX_RATE } from '../../media/mixer.ts';
 import type { Source, SourceSink, TrackInfo } from '../source.ts';
-import { endsWhenTracksGone, requiredParticipants, requiredTracks, roleFor, takesLateTracks, type Role, type SelectionState, type TrackSourceName } from './selection.ts';
+import { endsWhenTracksGone, requiredParticipants, requiredTracks, roleFor, takesLateTracks, type PublicationView, type Role, type SelectionState, type TrackSourceName } from './selection.ts';
 
+/** Waits re-check at least this often; room events wake them at once. */
 const POLL_MS = 100;
 /** After join, how long publications already there may take to subscribe before recording starts anyway (Go: 3 s). */
 const SOFT_WAIT_MS = 3_000;
@@ -55,6 +56,8 @@ interface Taken {
 export class RoomSource implements Source {
   private readonly room = new Room();
   private readonly taken = new Map<string, Taken>();
+  /** Tracks unsubscribed because this egress does not take them. */
+  private readonly declined = new Set<string>();
   private readonly selection: SelectionState = { audioTracksAdded: 0 };
   private sink?: SourceSink;
   /** Initial publications taken: later ones are new tracks. */
@@ -66,6 +69,8 @@ export class RoomSource implements Source {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Last cumulative jitter-buffer figures per inbound stream, for per-window averages. */
   private readonly lastDelays = new Map<string, { delay: number; emitted: number }>();
+  /** Wakes a pending `until`: the room changed. */
+  private wake?: () => void;
   private endedWith?: (r: { reason: string; error?: EgressError }) => void;
   readonly ended = new Promise<{ reason: string; error?: EgressError }>((r) => (this.endedWith = r));
 
@@ -85,9 +90,16 @@ export class RoomSource implements Source {
       this.end(e.reason, e.error);
     });
     this.room.on(RoomEvent.TrackPublished, (pub, p) => {
-      if (this.joined && takesLateTracks(sub)) this.consider(pub, p);
+      this.wake?.();
+      if (!this.joined) this.declineUnwanted(pub, p);
+      else if (takesLateTracks(sub)) this.consider(pub, p);
+      else this.decline(pub);
     });
-    this.room.on(RoomEvent.TrackSubscribed, (track, pub, p) => this.onSubscribed(track, pub, p));
+    this.room.on(RoomEvent.ParticipantConnected, () => this.wake?.());
+    this.room.on(RoomEvent.TrackSubscribed, (track, pub, p) => {
+      this.wake?.();
+      this.onSubscribed(track, pub, p);
+    });
     this.room.on(RoomEvent.TrackUnpublished, (pub) => this.drop(pub.sid ?? ''));
     this.room.on(RoomEvent.TrackUnsubscribed, (_t, pub) => this.drop(pub.sid ?? ''));
     this.room.on(RoomEvent.TrackMuted, (pub) => this.onMuted(pub, true));
@@ -95,7 +107,11 @@ export class RoomSource implements Source {
     this.room.on(RoomEvent.ParticipantDisconnected, (p) => {
       if (sub.kind === 'participant' && p.identity === sub.identity) this.end('Source closed');
     });
-    await this.room.connect(this.opts.wsUrl, this.opts.token, { autoSubscribe: false, dynacast: false });
+    // Subscribed by livekit-server as it joins us, in the join's own negotiation: a subscription asked
+    // for after the join took another ~350 ms here (measured, audio track). What the egress never
+    // takes is unsubscribed as soon as it is seen (declineUnwanted, consider).
+    await this.room.connect(this.opts.wsUrl, this.opts.token, { autoSubscribe: true, dynacast: false });
+    for (const p of this.room.remoteParticipants.values()) for (const pub of p.trackPublications.values()) this.declineUnwanted(pub, p);
     this.log.debug('joined room', { room: this.room.name });
 
     const deadline = Date.now() + this.opts.subscribeTimeoutMs;
@@ -130,7 +146,15 @@ export class RoomSource implements Source {
       } catch (err) {
         if (this.closed || Date.now() >= deadline) throw err;
       }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.wake = undefined;
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(done, POLL_MS);
+        this.wake = done;
+      });
     }
   }
 
@@ -147,28 +171,48 @@ export class RoomSource implements Source {
     return undefined;
   }
 
+  /** Unsubscribes (once) a track the join's autoSubscribe gave us that this egress does not take. */
+  private decline(pub: RemoteTrackPublication): void {
+    const sid = pub.sid;
+    if (!sid || this.declined.has(sid)) return;
+    this.declined.add(sid);
+    pub.setSubscribed(false);
+  }
+
+  /** Before the initial tracks are taken: declines what the plan would never take (its channel aside). */
+  private declineUnwanted(pub: RemoteTrackPublication, p: RemoteParticipant): void {
+    try {
+      if (!roleFor(this.opts.subscription, publicationView(pub), { identity: p.identity, kind: kindName(p) }, { audioTracksAdded: 0 })) this.decline(pub);
+    } catch {
+      // A track of the wrong kind: consider() fails the egress with the request's error.
+    }
+  }
+
   private consider(pub: RemoteTrackPublication, p: RemoteParticipant): void {
     const sid = pub.sid;
     if (!sid || this.taken.has(sid) || this.closed) return;
+    const view = publicationView(pub);
     const info: TrackInfo = {
       trackId: sid,
-      kind: pub.kind === TrackKind.KIND_AUDIO ? 'audio' : 'video',
+      kind: view.kind,
       mimeType: (pub.mimeType ?? '').toLowerCase(),
-      source: sourceName(pub.source),
+      source: view.source,
       publisherIdentity: p.identity,
       width: pub.width ?? 0,
       height: pub.height ?? 0,
     };
     let role: Role | undefined;
     try {
-      role = roleFor(this.opts.subscription, { sid, kind: info.kind, source: info.source }, { identity: p.identity, kind: kindName(p) }, this.selection);
+      role = roleFor(this.opts.subscription, view, { identity: p.identity, kind: kindName(p) }, this.selection);
     } catch (err) {
       this.end('Source failed', err as EgressError);
       return;
     }
-    if (!role) return;
+    if (!role) return this.decline(pub);
     this.taken.set(sid, { info, role, gotFrame: false });
     this.log.info('subscribing', { trackId: sid, kind: info.kind, mimeType: info.mimeType, publisher: p.identity, role });
+    // Subscribed at the join already: its TrackSubscribed came before it was taken.
+    if (pub.track) return this.onSubscribed(pub.track as RemoteTrack, pub, p);
     pub.setSubscribed(true);
   }
 
@@ -273,6 +317,10 @@ export class RoomSource implements Source {
     this.taken.clear();
     await this.room.disconnect().catch(() => undefined);
   }
+}
+
+function publicationView(pub: TrackPublication): PublicationView {
+  return { sid: pub.sid ?? '', kind: pub.kind === TrackKind.KIND_AUDIO ? 'audio' : 'video', source: sourceName(pub.source) };
 }
 
 function kindName(p: Participant): ParticipantKindName {

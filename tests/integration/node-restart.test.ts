@@ -1,0 +1,120 @@
+// A node that dies under running jobs loses no recording: the next node started on the machine
+// finds their scratch in tmp_dir and reports each to livekit-server (FAILED, "recovered after node
+// restart", with its file). Two ways to die: the supervisor alone (its handlers finish as orphans and
+// leave their final status in the journal) and the whole process tree at once (the files are as they
+// were; the recovery handler finalizes them).
+import '../rig/quiet-rtc.ts';
+import t, { type Test } from 'tap';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
+import { EgressClient } from 'livekit-server-sdk';
+import { probe } from '../rig/probe.ts';
+import { disposeRtc, startPublisher } from '../rig/publisher.ts';
+import { isAlive } from '../support/debug-api.ts';
+import { startEgressNode, type EgressNode } from '../support/egress-node.ts';
+import { suiteDeployment } from '../support/suite.ts';
+import { waitFor } from '../support/wait.ts';
+
+const { deployment: d } = await suiteDeployment(t, { needsWebhooks: false });
+const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
+t.teardown(() => disposeRtc());
+
+const info = async (id: string) => (await client.listEgress({ egressId: id }))[0];
+
+/** Two audio track egresses running on `node`; resolves once both are ACTIVE and have recorded a while. */
+async function twoJobs(t: Test, name: string, node: EgressNode): Promise<string[]> {
+  const ids: string[] = [];
+  for (const n of [1, 2]) {
+    const room = `${name}-${n}-${Date.now()}`;
+    const pub = await startPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: `${name}-pub${n}`, audio: true, video: false });
+    t.teardown(() => pub.stop());
+    ids.push((await client.startTrackEgress(room, new DirectFileOutput({ filepath: `${name}/{room_name}` }), pub.audioTrackSid!)).egressId);
+  }
+  for (const id of ids) {
+    await waitFor(`${id} ACTIVE`, async () => ((await info(id))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 20_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${node.log().slice(-3000)}`);
+    });
+  }
+  await new Promise((r) => setTimeout(r, 4000));
+  return ids;
+}
+
+/** Every process below `pid`, found through /proc. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => (children.get(p) ?? []).forEach((c) => (out.push(c), walk(c)));
+  walk(pid);
+  return out;
+}
+
+/** A node on the dead one's tmp_dir and output dir, as the same machine restarted would run it. */
+const restartOn = (dead: EgressNode) => startEgressNode(d, { tmp_dir: dead.tmpDir, local_output_dir: dead.outputDir });
+
+async function checkReported(t: Test, id: string, recoveredBy: EgressNode): Promise<EgressInfo> {
+  const final = await waitFor(`${id} reported`, async () => {
+    const i = await info(id);
+    return i && i.status >= EgressStatus.EGRESS_COMPLETE ? i : undefined;
+  }, 60_000);
+  t.equal(final.status, EgressStatus.EGRESS_FAILED, `${id}: FAILED (${final.error})`);
+  t.match(final.error, /recovered after node restart/, 'the error says what happened');
+  const file = final.fileResults[0];
+  t.ok(file, 'with its file result');
+  t.ok(file && existsSync(file.location), `the file is in storage: ${file?.location}`);
+  if (file) {
+    const p = await probe(file.location);
+    t.equal(p.streams[0]?.codecName, 'opus', 'an Opus recording');
+    t.ok(p.duration > 3, `that plays: ${p.duration.toFixed(1)} s`);
+  }
+  t.match(recoveredBy.log(), new RegExp(`reporting an egress orphaned by a node that died.*${id}|${id}.*reporting an egress orphaned`), 'the new node says so');
+  return final;
+}
+
+t.test('the supervisor SIGKILLed with 2 jobs running: its orphans finish, and the next node reports both', async (t) => {
+  const node = await startEgressNode(d);
+  const ids = await twoJobs(t, 'orphans', node);
+  const handlers = descendants(node.process.pid!);
+  node.process.kill('SIGKILL');
+  await node.stop();
+  // The handlers finalize and upload as orphans, then exit.
+  await waitFor('the orphaned handlers to finish', async () => (handlers.every((p) => !isAlive(p)) ? true : undefined), 60_000);
+  for (const id of ids) t.equal((await info(id))?.status, EgressStatus.EGRESS_ACTIVE, `${id}: livekit-server still thinks it runs`);
+
+  const next = await restartOn(node);
+  t.teardown(() => next.stop());
+  for (const id of ids) {
+    const final = await checkReported(t, id, next);
+    t.match(final.details, /End reason: Process killed/, 'the orphan\'s own final status, as it wrote it');
+  }
+  const again = await restartOn(node);
+  await new Promise((r) => setTimeout(r, 2000));
+  await again.stop();
+  t.notMatch(again.log(), /reporting an egress orphaned/, 'a later start does not report them again');
+});
+
+t.test('the whole node SIGKILLed at once (supervisor, handlers, gst): the next node recovers the files and reports both', async (t) => {
+  const node = await startEgressNode(d);
+  const ids = await twoJobs(t, 'wholetree', node);
+  const tree = [node.process.pid!, ...descendants(node.process.pid!)];
+  for (const p of tree) process.kill(p, 'SIGKILL');
+  await node.stop();
+  t.ok(ids.every((id) => existsSync(path.join(node.tmpDir, id))), 'their scratch is left in tmp_dir');
+
+  const next = await restartOn(node);
+  t.teardown(() => next.stop());
+  for (const id of ids) {
+    const final = await checkReported(t, id, next);
+    t.match(final.details, /recovered after node restart; 1 output\(s\) recovered/, final.details);
+  }
+});

@@ -1,0 +1,34 @@
+// What a web job (web egress, room composite) leaves running, as the node's debug endpoint and the
+// machine show it: its processes and their groups, and its PulseAudio null sink.
+import type { Test } from 'tap';
+import { execa } from 'execa';
+import { isAlive, jobDetail, type JobDetail } from './debug-api.ts';
+import { waitFor } from './wait.ts';
+
+/** The job's processes as the node lists them, once Chromium is among them. */
+export const jobProcesses = (debugPort: number, egressId: string): Promise<JobDetail> =>
+  waitFor(`${egressId} to report its chromium`, async () => {
+    const d = await jobDetail(debugPort, egressId).catch(() => undefined);
+    return d?.processes.some((p) => p.name === 'chromium') ? d : undefined;
+  }, 30_000);
+
+/** The null sinks loaded now, as `pactl list short modules` lines. */
+export const egressSinks = async (): Promise<string[]> => (await execa('pactl', ['list', 'short', 'modules'])).stdout.split('\n').filter((l) => l.includes('module-null-sink'));
+
+/** Everything the job started is gone: its processes (and their groups) and its null sink. */
+export async function checkFreed(t: Test, egressId: string, detail: JobDetail): Promise<void> {
+  await waitFor(`${egressId}'s processes to go`, async () => (detail.processes.every((p) => !isAlive(p.pid)) ? true : undefined), 15_000).catch(() => undefined);
+  for (const p of detail.processes) t.notOk(isAlive(p.pid), `${p.name} (${p.pid}) is gone`);
+  const groups = new Set(detail.processes.map((p) => p.pgid));
+  // Zombies count as gone (isAlive): PID 1 here may never reap what the browser left it.
+  const inGroups = async () =>
+    (await execa('ps', ['-eo', 'pid=,pgid=,stat=,comm='])).stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([, g, stat]) => groups.has(Number(g)) && !stat!.startsWith('Z'));
+  await waitFor('their groups to empty', async () => ((await inGroups()).length ? undefined : true), 10_000).catch(() => undefined);
+  t.same(await inGroups(), [], 'no process of their groups is left');
+  // A killed handler's sink is unloaded by the supervisor, a moment after it hears of the death.
+  await waitFor('the sink to go', async () => ((await egressSinks()).some((l) => l.includes(egressId)) ? undefined : true), 10_000).catch(() => undefined);
+  t.notOk((await egressSinks()).some((l) => l.includes(egressId)), 'its null sink is unloaded');
+}
