@@ -79,6 +79,35 @@ t.test('an unhandled rejection and an uncaught exception in the supervisor: logg
   t.ok(p.duration > 3, `its file plays, ${p.duration.toFixed(2)} s`);
 });
 
+t.test('Redis SIGKILLed and restarted 3 s later mid-recording, then SIGSTOPped for 5 s: both recordings go on and end COMPLETE', async (t) => {
+  const node = await startEgressNode(d, { io_update_timeout: '2s', io_update_retry_window: '2m' });
+  t.teardown(() => node.stop());
+  const ids = [await startTrack(t, 'redis-blip-1'), await startTrack(t, 'redis-blip-2')];
+  await sleep(2000);
+
+  await redis.kill();
+  t.teardown(() => redis.restart());
+  await sleep(3000);
+  await redis.restart();
+  await sleep(3000);
+  redis.pause();
+  await sleep(5000);
+  redis.resume();
+  await sleep(2000);
+  t.equal(node.process.exitCode, null, 'the node is still running');
+  for (const id of ids) t.equal((await info(id))?.status, EgressStatus.EGRESS_ACTIVE, `${id} is still ACTIVE`);
+
+  for (const id of ids) await client.stopEgress(id);
+  for (const id of ids) {
+    const done = await untilEnded(id, 60_000);
+    t.equal(done.status, EgressStatus.EGRESS_COMPLETE, `${id} COMPLETE (${done.error})`);
+    const p = await probe(done.fileResults[0]!.location);
+    // Recorded through both outages (about 15 s), not cut at the first one (2 s in).
+    t.ok(p.duration > 10, `its file plays through the outages: ${p.duration.toFixed(1)} s`);
+  }
+  t.equal(node.process.exitCode, null, 'the node is still running');
+});
+
 t.test('Redis SIGKILLed while a job ends, restarted 5 s later: livekit-server gets COMPLETE', async (t) => {
   const debugPort = await freePort();
   const node = await startEgressNode(d, { debug_handler_port: debugPort, io_update_timeout: '2s', io_update_retry_window: '2m' });
