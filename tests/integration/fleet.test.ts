@@ -84,7 +84,8 @@ t.test('a frozen handler (no heartbeat) is killed and reported', async (t) => {
   await untilActive(id);
   const detail = await jobDetail(debugPort, id);
   process.kill(detail.processes[0]!.pid, 'SIGSTOP');
-  const failed = await untilEnded(id, 20_000);
+  // Found after 10 s of silence (the supervisor's limit), then its file is recovered.
+  const failed = await untilEnded(id, 30_000);
   t.equal(failed.status, EgressStatus.EGRESS_FAILED);
   t.match(failed.error, /handler stopped responding/);
   for (const p of detail.processes) t.notOk(isAlive(p.pid), `process ${p.pid} is gone`);

@@ -20,7 +20,13 @@ const READY_TIMEOUT_MS = 10_000;
  * sends the job down the death path, whose recovery handler finalizes what is on disk.
  */
 export const STOP_DEADLINE_MS = 45_000;
-const SILENCE_LIMIT_MS = 3 * HEARTBEAT_INTERVAL_MS;
+/**
+ * A handler's heartbeat stops while its event loop is busy, and loading a job's modules is one long
+ * synchronous stretch (rtc-node, the controller, playwright-core for a web job: measured 1.3 s without
+ * a tick at a load average of 6 on 2 cores). 3 s killed healthy room composites starting beside
+ * another one; a frozen handler is still found within seconds.
+ */
+const SILENCE_LIMIT_MS = 10 * HEARTBEAT_INTERVAL_MS;
 
 /** Starts a handler process; `env` is added to the supervisor's. */
 export function forkHandler(env: Record<string, string>): ChildProcess {
