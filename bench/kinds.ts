@@ -41,6 +41,7 @@ import { avSync, type AvSync } from '../tests/rig/probe.ts';
 import { startPionPublisher } from '../tests/rig/pion-publisher.ts';
 import { disposeRtc, startPublisher, type Publisher as RtcPublisher, type PublisherOptions } from '../tests/rig/publisher.ts';
 import { startRtmpServer, type RtmpServer } from '../tests/rig/rtmp-server.ts';
+import { LOOPBACK_CHROME } from '../tests/support/web-job.ts';
 
 /** What a job needs of a publisher, whichever client it is. */
 type Publisher = Pick<RtcPublisher, 'audioTrackSid' | 'videoTrackSid' | 'stop'>;
@@ -373,6 +374,7 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
       audio_room_composite_cpu_cost: cost,
       sdk_audio_room_composite_cpu_cost: cost,
     },
+    ...LOOPBACK_CHROME,
   });
   cleanups.push(() => node.stop());
   log(`node ready (pid ${node.pid}, output under ${node.node.outputDir}, log ${node.node.logPath})`);

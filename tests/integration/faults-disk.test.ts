@@ -8,14 +8,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
+import { DirectFileOutput, EgressStatus } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
 import { probe } from '../rig/probe.ts';
 import { disposeRtc, startPublisher } from '../rig/publisher.ts';
 import { startWsReceiver } from '../rig/ws-receiver.ts';
 import { startEgressNode } from '../support/egress-node.ts';
+import { egressInfo, waitForStatus } from '../support/egress-run.ts';
 import { suiteDeployment } from '../support/suite.ts';
-import { waitFor } from '../support/wait.ts';
 
 const mountable = process.getuid?.() === 0;
 if (!mountable) t.plan(0, 'mounting a tmpfs needs root');
@@ -30,12 +30,9 @@ t.teardown(async () => {
   rmSync(disk, { recursive: true, force: true });
 });
 
-const info = async (id: string) => (await client.listEgress({ egressId: id }))[0];
-const until = (id: string, done: (i: EgressInfo) => boolean, what: string, ms = 30_000) =>
-  waitFor(`${id} ${what}`, async () => {
-    const i = await info(id);
-    return i && done(i) ? i : undefined;
-  }, ms);
+const info = (id: string) => egressInfo(client, id);
+/** Waits for `id`'s status to satisfy `done`. */
+const until = (id: string, done: (s: EgressStatus) => boolean, what: string, ms?: number) => waitForStatus(client, id, done, `${id} ${what}`, ms);
 
 t.test('scratch disk full mid-recording: a clear FAILED, the file so far delivered, the other job and the node untouched', async (t) => {
   const node = await startEgressNode(d, { tmp_dir: disk });
@@ -48,7 +45,7 @@ t.test('scratch disk full mid-recording: a clear FAILED, the file so far deliver
 
   const file = (await client.startTrackEgress(room, new DirectFileOutput({ filepath: 'disk/{track_id}' }), pub.audioTrackSid!)).egressId;
   const socket = (await client.startTrackEgress(room, ws.url, pub.audioTrackSid!)).egressId;
-  for (const id of [file, socket]) await until(id, (i) => i.status === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
+  for (const id of [file, socket]) await until(id, (s) => s === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
   await new Promise((r) => setTimeout(r, 3000));
 
   // Fill what is left of the disk.
@@ -58,7 +55,7 @@ t.test('scratch disk full mid-recording: a clear FAILED, the file so far deliver
   } catch {
     // ENOSPC once it is full: that is the point
   }
-  const failed = await until(file, (i) => i.status >= EgressStatus.EGRESS_COMPLETE, 'to end', 60_000);
+  const failed = await until(file, (s) => s >= EgressStatus.EGRESS_COMPLETE, 'to end', 60_000);
   t.equal(failed.status, EgressStatus.EGRESS_FAILED, `FAILED: ${failed.error}`);
   t.match(failed.error, /no space|ENOSPC|space left/i, 'the error says the disk is full');
   const result = failed.fileResults[0];
@@ -73,9 +70,9 @@ t.test('scratch disk full mid-recording: a clear FAILED, the file so far deliver
 
   rmSync(filler, { force: true });
   const next = (await client.startTrackEgress(room, new DirectFileOutput({ filepath: 'disk/after-{track_id}' }), pub.audioTrackSid!)).egressId;
-  await until(next, (i) => i.status === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
+  await until(next, (s) => s === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
   await new Promise((r) => setTimeout(r, 2000));
   for (const id of [next, socket]) await client.stopEgress(id);
-  t.equal((await until(next, (i) => i.status >= EgressStatus.EGRESS_COMPLETE, 'to end')).status, EgressStatus.EGRESS_COMPLETE, 'with space again, the next recording completes');
-  t.equal((await until(socket, (i) => i.status >= EgressStatus.EGRESS_COMPLETE, 'to end')).status, EgressStatus.EGRESS_COMPLETE, 'and the websocket job completes');
+  t.equal((await until(next, (s) => s >= EgressStatus.EGRESS_COMPLETE, 'to end')).status, EgressStatus.EGRESS_COMPLETE, 'with space again, the next recording completes');
+  t.equal((await until(socket, (s) => s >= EgressStatus.EGRESS_COMPLETE, 'to end')).status, EgressStatus.EGRESS_COMPLETE, 'and the websocket job completes');
 });

@@ -6,7 +6,7 @@ import '../rig/quiet-rtc.ts';
 import t from 'tap';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { DirectFileOutput, EgressStatus, StopEgressRequest, UpdateStreamRequest, type EgressInfo } from '@livekit/protocol';
+import { DirectFileOutput, EgressStatus, StopEgressRequest, UpdateStreamRequest } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
 import { encodeFrame, type FrameKind } from '../../shared/src/psrpc/frame.ts';
 import { ClaimRequest, ClaimResponse, Request, Response } from '../../shared/src/proto/internal.ts';
@@ -14,9 +14,9 @@ import { ListActiveEgressRequest, StartEgressRequest } from '../../shared/src/pr
 import { probe } from '../rig/probe.ts';
 import { disposeRtc, startPublisher } from '../rig/publisher.ts';
 import { startEgressNode } from '../support/egress-node.ts';
+import { egressInfo, waitForStatus } from '../support/egress-run.ts';
 import { arbitraryMessage } from '../support/proto-arbitrary.ts';
 import { suiteDeployment } from '../support/suite.ts';
-import { waitFor } from '../support/wait.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const FRAMES_PER_CHANNEL = Number(process.env.FUZZ_RUNS ?? 150);
@@ -30,12 +30,9 @@ t.teardown(async () => {
   await disposeRtc();
 });
 
-const info = async (id: string) => (await client.listEgress({ egressId: id }))[0];
-const until = (id: string, done: (i: EgressInfo) => boolean, what: string, ms = 30_000) =>
-  waitFor(`${id} ${what}`, async () => {
-    const i = await info(id);
-    return i && done(i) ? i : undefined;
-  }, ms);
+const info = (id: string) => egressInfo(client, id);
+/** Waits for `id`'s status to satisfy `done`. */
+const until = (id: string, done: (s: EgressStatus) => boolean, what: string, ms?: number) => waitForStatus(client, id, done, `${id} ${what}`, ms);
 
 /** Requests of every kind the node's handlers decode, generated with absurd values. */
 const innerRequest = fc.oneof(
@@ -81,7 +78,7 @@ t.test(`garbage on every channel the node listens on (seed ${SEED}): the running
   const pub = await startPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: 'wire-pub', audio: true, video: false });
   t.teardown(() => pub.stop());
   const running = (await client.startTrackEgress(room, new DirectFileOutput({ filepath: 'wire/{track_id}' }), pub.audioTrackSid!)).egressId;
-  await until(running, (i) => i.status === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
+  await until(running, (s) => s === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
 
   // Ours: what appeared with the node: its requests, its job's topics, its IOInfo client's replies
   // (livekit-server's own, for the room, are not this test's to flood).
@@ -103,11 +100,11 @@ t.test(`garbage on every channel the node listens on (seed ${SEED}): the running
   t.equal(node.process.exitCode, null, 'the node is alive');
   t.equal((await info(running))?.status, EgressStatus.EGRESS_ACTIVE, 'the running job is still ACTIVE');
   const next = (await client.startTrackEgress(room, new DirectFileOutput({ filepath: 'wire/next-{track_id}' }), pub.audioTrackSid!)).egressId;
-  await until(next, (i) => i.status === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
+  await until(next, (s) => s === EgressStatus.EGRESS_ACTIVE, 'ACTIVE');
   await new Promise((r) => setTimeout(r, 2000));
   for (const id of [running, next]) await client.stopEgress(id);
   for (const id of [running, next]) {
-    const done = await until(id, (i) => i.status >= EgressStatus.EGRESS_COMPLETE, 'to end');
+    const done = await until(id, (s) => s >= EgressStatus.EGRESS_COMPLETE, 'to end');
     t.equal(done.status, EgressStatus.EGRESS_COMPLETE, `${id} COMPLETE (${done.error})`);
     t.ok((await probe(done.fileResults[0]!.location)).duration > 1.5, 'and its recording plays');
   }

@@ -10,7 +10,6 @@
 import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { EgressStatus, EncodedFileOutput, EncodingOptionsPreset, SegmentedFileOutput, StreamOutput, StreamProtocol, type EgressInfo } from '@livekit/protocol';
 import { checkPlaylist } from '../rig/hls-check.ts';
 import { GRID_2, LAYOUT_HEIGHT, LAYOUT_WIDTH, layoutMismatches, medians, SINGLE, SPEAKER_2, type Region } from '../rig/layouts.ts';
@@ -23,9 +22,8 @@ import { jobDetail } from '../support/debug-api.ts';
 import { checkComposite, checkDuration, fileOf, runEgress, waitForStatus, type EgressRun } from '../support/egress-run.ts';
 import { egressSuite } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
-import { checkFreed, egressSinks, jobProcesses } from '../support/web-job.ts';
+import { checkFreed, egressSinks, jobProcesses, LOOPBACK_CHROME } from '../support/web-job.ts';
 
-const LOOPBACK_JS = fileURLToPath(new URL('../rig/browser/loopback.js', import.meta.url));
 // The file's time 0 lies between gst setting the pipeline to PLAYING and its PLAYING message, which
 // started_at is taken from (seen 0.2-0.5 s apart on this 2-core machine): its duration runs up to
 // ~0.6 s past the wall time, inside the 5% of 11-12 s.
@@ -41,9 +39,7 @@ const suite = await egressSuite(t, {
     debug_handler_port: debugPort,
     // The reference's 4 cores a job are more than this 2-core machine admits; two at once must fit.
     cpu_cost: { room_composite_cpu_cost: 0.5, web_cpu_cost: 0.5 },
-    test_overrides: { cpu_load: 0, chrome_init_script: LOOPBACK_JS },
-    // What loopback.js asks for: one wildcard-bound UDP socket, which it names 127.0.0.1.
-    chrome_flags: { 'force-webrtc-ip-handling-policy': true, 'webrtc-ip-handling-policy': 'default_public_interface_only', 'disable-quic': true, 'disable-component-update': true },
+    ...LOOPBACK_CHROME,
   },
 });
 if (suite) {

@@ -1,9 +1,20 @@
 // What a web job (web egress, room composite) leaves running, as the node's debug endpoint and the
 // machine show it: its processes and their groups, and its PulseAudio null sink.
+import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { execa } from 'execa';
 import { isAlive, jobDetail, type JobDetail } from './debug-api.ts';
 import { waitFor } from './wait.ts';
+
+/**
+ * Node config for web jobs that join the rig's rooms (tests and bench): the egress's Chromium kept on
+ * 127.0.0.1 by tests/rig/browser/loopback.js, with the WebRTC flags that file wants (one
+ * wildcard-bound UDP socket, which it names 127.0.0.1).
+ */
+export const LOOPBACK_CHROME = {
+  test_overrides: { cpu_load: 0, chrome_init_script: fileURLToPath(new URL('../rig/browser/loopback.js', import.meta.url)) },
+  chrome_flags: { 'force-webrtc-ip-handling-policy': true, 'webrtc-ip-handling-policy': 'default_public_interface_only', 'disable-quic': true, 'disable-component-update': true },
+};
 
 /** The job's processes as the node lists them, once Chromium is among them. */
 export const jobProcesses = (debugPort: number, egressId: string): Promise<JobDetail> =>
