@@ -1,3 +1,8 @@
+// Not run by CI (`npm test` runs tests/unit and tests/integration): it passed in local mode and failed
+// in the deployment-mode rerun of the same CI (frozen half-seconds in the grid and RTMP copies, a
+// recovered MP4 with undecodable frames, an egress-sdk file 1.9 s longer than its started_at says),
+// so it stays out until those are fixed at their cause. Run it by hand: `npx tap tests/acceptance`.
+//
 // Room composite (issue 9): the default template in the egress's own Chromium, recording rooms of
 // rtc-node publishers on the real livekit-server through Xvfb, PulseAudio and gst, driven through
 // livekit-server-sdk. Layouts are checked on frames of the recordings, region by region
