@@ -38,7 +38,8 @@ t.test('the planner: any request gets a plan or an EgressError, and a plan\'s lo
       } catch (err) {
         if (!(err instanceof EgressError)) throw err;
         if (!err.message) throw new Error(`an EgressError without a message (${err.code})`, { cause: err });
-        const kind = err.message.split(' ').slice(0, 4).join(' ');
+        // Printable ASCII only: generated strings end up in messages, and a log with control bytes reads as binary.
+        const kind = err.message.split(' ').slice(0, 4).join(' ').replace(/[^\x20-\x7e]/g, '?');
         refused.set(kind, (refused.get(kind) ?? 0) + 1);
       }
     }),
