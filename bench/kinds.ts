@@ -175,7 +175,7 @@ interface JobResult {
   /** This process (the publishers) during the window. */
   publisherCores?: number;
   location?: string;
-  /** Request → the egress's started_at (its first recorded frame), ms. */
+  /** Request → ACTIVE as polled every 200 ms (ACTIVE: the first recorded frame), ms. */
   activeMs?: number;
   /** Σ PSS of the job's processes at the end of the window. */
   pss?: number;
@@ -223,7 +223,8 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
       return info && info.status >= EgressStatus.EGRESS_ACTIVE ? info : undefined;
     }, ACTIVE_TIMEOUT_MS, 200);
     if (active.status !== EgressStatus.EGRESS_ACTIVE) throw new Error(`ended ${EgressStatus[active.status]} before ACTIVE: ${active.error}`);
-    result.activeMs = Number(active.startedAt / 1_000_000n) - requestedAt;
+    // EgressInfo.started_at is the request's time (as Go's); ACTIVE is the first recorded frame.
+    result.activeMs = Date.now() - requestedAt;
     await sleep(WARMUP_MS);
 
     const detail = await node.job(started.egressId);
@@ -263,7 +264,7 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
     result.nodeCores = (await node.jobs()).find((j) => j.egressId === started.egressId)?.cpu;
     log(
       `  ${started.egressId}: ${result.cores.toFixed(3)} cores over ${groups.size} group(s) (${result.processes}); the node's own 1 s sample ${result.nodeCores?.toFixed(3) ?? 'n/a'}; ` +
-        `peak RSS ${mb(peakRss)} (Σ VmHWM ${mb(hwmSum)}, PSS ${mb(result.pss)}); request → first frame ${result.activeMs} ms; ` +
+        `peak RSS ${mb(peakRss)} (Σ VmHWM ${mb(hwmSum)}, PSS ${mb(result.pss)}); request → ACTIVE ${result.activeMs} ms; ` +
         `${daemons.length ? `daemons ${result.daemonCores.toFixed(3)} cores; ` : ''}machine busy ${result.machineBusy.toFixed(2)} cores, publishers ${result.publisherCores.toFixed(2)} cores`,
     );
     const still = await getInfo(started.egressId);
@@ -306,7 +307,7 @@ function report(): void {
   console.log(`egress bench:kinds: ${MACHINE_CPUS} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 1024 ** 3).toFixed(1)} GB, node ${process.version}; load average at the end: ${loadAverage()}`);
   console.log(`each job alone on the node, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; cores = utime+stime of all the job's processes (handler, gst-launch, and for web jobs Chromium, Xvfb and the PulseAudio daemon) / window`);
   const baseline = results[0]?.cores;
-  const table = [['job', 'result', 'cores / job', '× baseline', 'peak RSS (Σ VmHWM)', 'PSS', 'request → first frame', 'load avg before', 'machine busy', 'publishers']];
+  const table = [['job', 'result', 'cores / job', '× baseline', 'peak RSS (Σ VmHWM)', 'PSS', 'request → ACTIVE (polled, ±0.2 s)', 'load avg before', 'machine busy', 'publishers']];
   for (const r of results) {
     const ok = r.cores !== undefined;
     table.push([
