@@ -5,10 +5,11 @@
 // were; the recovery handler finalizes them).
 import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
+import { ownProcesses, sampleProcesses } from '../../supervisor/src/admission/proc.ts';
 import { probe } from '../rig/probe.ts';
 import { disposeRtc, startPublisher } from '../rig/publisher.ts';
 import { isAlive } from '../support/debug-api.ts';
@@ -40,24 +41,8 @@ async function twoJobs(t: Test, name: string, node: EgressNode): Promise<string[
   return ids;
 }
 
-/** Every process below `pid`, found through /proc. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => (children.get(p) ?? []).forEach((c) => (out.push(c), walk(c)));
-  walk(pid);
-  return out;
-}
+/** `pid` and every process below it: the supervisor's own tree walk, over one pass of /proc. */
+const tree = (pid: number): number[] => ownProcesses(sampleProcesses(), pid, new Set()).map((p) => p.pid);
 
 /** A node on the dead one's tmp_dir and output dir, as the same machine restarted would run it. */
 const restartOn = (dead: EgressNode) => startEgressNode(d, { tmp_dir: dead.tmpDir, local_output_dir: dead.outputDir });
@@ -84,7 +69,7 @@ async function checkReported(t: Test, id: string, recoveredBy: EgressNode): Prom
 t.test('the supervisor SIGKILLed with 2 jobs running: its orphans finish, and the next node reports both', async (t) => {
   const node = await startEgressNode(d);
   const ids = await twoJobs(t, 'orphans', node);
-  const handlers = descendants(node.process.pid!);
+  const handlers = tree(node.process.pid!);
   node.process.kill('SIGKILL');
   await node.stop();
   // The handlers finalize and upload as orphans, then exit.
@@ -106,8 +91,7 @@ t.test('the supervisor SIGKILLed with 2 jobs running: its orphans finish, and th
 t.test('the whole node SIGKILLed at once (supervisor, handlers, gst): the next node recovers the files and reports both', async (t) => {
   const node = await startEgressNode(d);
   const ids = await twoJobs(t, 'wholetree', node);
-  const tree = [node.process.pid!, ...descendants(node.process.pid!)];
-  for (const p of tree) process.kill(p, 'SIGKILL');
+  for (const p of tree(node.process.pid!)) process.kill(p, 'SIGKILL');
   await node.stop();
   t.ok(ids.every((id) => existsSync(path.join(node.tmpDir, id))), 'their scratch is left in tmp_dir');
 
