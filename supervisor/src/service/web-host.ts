@@ -40,8 +40,8 @@ export class WebHost {
     private readonly config: Config,
     private readonly log: Logger,
   ) {
-    const missing = SERVED.web ? webHostMissing(config) : 'web sources';
-    if (missing && SERVED.web) log.warn('web sources (room composite, web egress) not served: missing ' + missing);
+    const missing = SERVED.web ? webHostMissing(config) : undefined;
+    if (missing) log.warn(`web sources (room composite, web egress) not served: missing ${missing}`);
     this.served = { ...SERVED, web: SERVED.web && !missing };
   }
 
