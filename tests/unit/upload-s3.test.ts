@@ -8,7 +8,7 @@ for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKE
 import t from 'tap';
 import { scratchFiles, sha256 } from '../support/files.ts';
 import { existsSync, readFileSync } from 'node:fs';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Upload, ProxyConfig as ProtoProxy } from '@livekit/protocol';
 import type { S3Config } from '@egress/shared/config/types.ts';
 import { EgressError } from '@egress/shared/errors.ts';
@@ -289,4 +289,30 @@ t.test('retries: max_retries is the SDK attempt count; connection refused is tra
   t.equal(e.transient, true);
   t.ok(e instanceof EgressError);
   t.ok(readFileSync(f.path).equals(f.data), 'local file untouched');
+});
+
+// The emulator's own guarantee, which the HLS suite's live playlist checks lean on: an object
+// rewritten while it is being read is read whole, in one version or the other, as on S3.
+t.test('the emulator: an object rewritten while read is read whole, never a short body', async (t) => {
+  const client = reader();
+  t.teardown(() => client.destroy());
+  const versions = [Buffer.alloc(200_000, 'a'), Buffer.alloc(50_000, 'b')];
+  const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'stalled'>((r) => setTimeout(() => r('stalled'), ms).unref())]);
+  await client.send(new PutObjectCommand({ Bucket: 'egress', Key: 'rewritten/index.m3u8', Body: versions[0] }));
+  const reads: Array<Promise<string>> = [];
+  for (let i = 0; i < 40; i++) {
+    const put = client.send(new PutObjectCommand({ Bucket: 'egress', Key: 'rewritten/index.m3u8', Body: versions[i % 2] }));
+    reads.push(
+      within(
+        client.send(new GetObjectCommand({ Bucket: 'egress', Key: 'rewritten/index.m3u8' })).then(async (r) => {
+          const body = Buffer.from(await r.Body!.transformToByteArray());
+          return versions.some((v) => v.equals(body)) ? 'whole' : `a torn body of ${body.length} bytes`;
+        }),
+        10_000,
+      ).then(String),
+    );
+    await put;
+  }
+  const outcomes = await Promise.all(reads);
+  t.same(outcomes.filter((o) => o !== 'whole'), [], 'every read got one whole version');
 });

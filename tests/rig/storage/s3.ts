@@ -5,6 +5,11 @@
 // So by default the public endpoint is a small in-process front that verifies every SigV4 signature
 // (header or presigned query) against the known key pairs and then passes the request through; with
 // verifySignatures:false the endpoint is s3rver itself (the benchmark uses that).
+//
+// s3rver replaces an object in place: it truncates the file, writes it, then its metadata. A GET served
+// meanwhile sends the old Content-Length and fewer bytes, and its client waits for the rest forever (a
+// test reading a playlist while the egress rewrote it hung that way). Real S3 replaces an object
+// atomically, so the front serialises the requests that read or replace one object.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { freePort } from '../ports.ts';
@@ -58,6 +63,26 @@ export async function startS3(opts: S3ServerOptions = {}): Promise<S3Server> {
   if (!verify) return Object.assign(backend, { port: backPort, endpoint: `http://127.0.0.1:${backPort}`, buckets, rejected, requests, stored });
 
   const port = await freePort();
+  const objectTurns = new Map<string, Promise<void>>();
+  /** Runs `serve` after the previous request on the same object has been answered; resolves when this one has. */
+  const inTurn = (req: IncomingMessage, res: ServerResponse, serve: () => void) => {
+    const url = new URL(req.url ?? '/', 'http://front');
+    const part = url.searchParams.has('uploadId') && req.method === 'PUT';
+    const objectOp = !part && ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'].includes(req.method ?? '') && url.pathname.split('/').filter(Boolean).length >= 2;
+    if (!objectOp) return serve();
+    const key = url.pathname;
+    const before = objectTurns.get(key) ?? Promise.resolve();
+    // Listened for at once: a client that gives up while queued must not hold the queue.
+    const answered = new Promise<void>((done) => res.once('close', done));
+    const mine = before.then(() => {
+      if (!res.destroyed) serve();
+      return answered;
+    });
+    objectTurns.set(key, mine);
+    void mine.then(() => {
+      if (objectTurns.get(key) === mine) objectTurns.delete(key);
+    });
+  };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const anonymous = !req.headers.authorization && !req.url?.includes('X-Amz-Signature=');
     try {
@@ -69,6 +94,9 @@ export async function startS3(opts: S3ServerOptions = {}): Promise<S3Server> {
       req.on('end', () => s3ErrorXml(res, 403, code, (err as Error).message));
       return;
     }
+    inTurn(req, res, () => forward(req, res));
+  };
+  const forward = (req: IncomingMessage, res: ServerResponse) => {
     requests.push(`${req.method} ${req.url}`);
     const upstream = request(
       { host: '127.0.0.1', port: backPort, method: req.method, path: req.url, headers: req.headers },
