@@ -66,6 +66,8 @@ export const errors = {
   /** The EOS watchdog fired: the pipeline did not finish within its deadline (Go's text). */
   pipelineFrozen: () => new EgressError('internal', 'pipeline frozen'),
   connectionFailed: () => new EgressError('unavailable', 'recording ended early: connection to room failed'),
+  /** Joining the room failed: the server's reason (the Go SDK's text). */
+  signalFailed: (reason: string) => new EgressError('unavailable', `could not establish signal connection: ${reason}`),
   /** Ours: the node died under a running job, and the next node on the machine finished its report. */
   recoveredAfterRestart: () => new EgressError('unavailable', 'recovered after node restart'),
   // Ours, not the Go egress's: a subscribed track that never decodes fails its egress instead of hanging in STARTING.

@@ -53,7 +53,7 @@ t.test('Xvfb arguments', async (t) => {
 
 const A = { codec: 'aac', bitrateKbps: 128, frequency: 44100 } as const;
 const V = { codec: 'h264', width: 1280, height: 720, fps: 30, bitrateKbps: 3000, encode: true } as const;
-const capture = { display: ':7', pulseDevice: 'EG_abc.monitor' };
+const capture = { type: 'screen' as const, display: ':7', pulseDevice: 'EG_abc.monitor' };
 const mp4: Branch = { type: 'file', name: 'out0', fileType: 'mp4', location: 'x.mp4' };
 
 /** Whether `run` appears in `args` as consecutive elements. */

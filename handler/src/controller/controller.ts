@@ -20,6 +20,7 @@ import { SegmentsSink } from '../sink/segments.ts';
 import type { Sink, SinkContext } from '../sink/sink.ts';
 import { StreamSink } from '../sink/stream.ts';
 import { WebsocketSink } from '../sink/websocket.ts';
+import { RtpSource, takesRtp } from '../source/rtp/rtp-source.ts';
 import { RoomSource } from '../source/sdk/room-source.ts';
 import type { CaptureSource, Source, TrackInfo } from '../source/source.ts';
 import { recorderToken } from '../source/token.ts';
@@ -47,7 +48,7 @@ type Ending = { reason: string; error?: EgressError; limit?: boolean };
 export class Controller {
   readonly info: EgressInfo;
   private source?: Source | CaptureSource;
-  /** A web source: gst captures it, no frames go through the JobMedia. */
+  /** A web source or a track's RTP: gst captures it, no frames go through the JobMedia. */
   private capture?: { source: CaptureSource; input: CaptureInput };
   private awaitingStartSignal = false;
   private media?: JobMedia;
@@ -131,6 +132,19 @@ export class Controller {
   /** Joins and takes the initial tracks, or loads the page; false if the egress ended before that. */
   private async startSource(): Promise<boolean> {
     const src = this.plan.source;
+    if (src.type === 'sdk' && src.subscription.kind === 'track' && takesRtp(this.plan) && this.config.remuxTracks) {
+      const source = new RtpSource({
+        wsUrl: this.plan.wsUrl || this.config.wsUrl,
+        token: await this.recorderToken(),
+        trackId: src.subscription.trackId,
+        subscribeTimeoutMs: this.config.subscribeTimeoutMs,
+        lossPercent: this.config.testOverrides.rtpLossPercent,
+        log: this.log,
+      });
+      if (!(await this.prepareCapture(source))) return false;
+      this.tracks = source.tracks;
+      return true;
+    }
     if (src.type === 'web') {
       const source = new WebSource({
         plan: this.plan,
@@ -141,11 +155,7 @@ export class Controller {
         report: (p) => this.hooks.process(p),
         room: async () => ({ wsUrl: this.plan.wsUrl || this.config.wsUrl, token: await this.recorderToken() }),
       });
-      this.source = source;
-      void source.ended.then((e) => this.end(e));
-      const prepared = await this.unlessEnded(source.prepare());
-      if (prepared) this.capture = { source, input: prepared.value };
-      return !!prepared;
+      return this.prepareCapture(source);
     }
     const token = await this.recorderToken();
     const source = new RoomSource({
@@ -172,6 +182,14 @@ export class Controller {
     return true;
   }
 
+  private async prepareCapture(source: CaptureSource): Promise<boolean> {
+    this.source = source;
+    void source.ended.then((e) => this.end(e));
+    const prepared = await this.unlessEnded(source.prepare());
+    if (prepared) this.capture = { source, input: prepared.value };
+    return !!prepared;
+  }
+
   /**
    * A web source is recorded from its start signal on: gst starts then (nothing before it reaches
    * the outputs) and the egress is ACTIVE once gst plays. A page that never signals ends the egress
@@ -190,6 +208,7 @@ export class Controller {
     const start = process.hrtime.bigint();
     if (!(await encoder.capture(capture.input))) return;
     this.log.info('capture playing', { startMs: Number(process.hrtime.bigint() - start) / 1e6 });
+    if (capture.source.capturing && !(await this.unlessEnded(capture.source.capturing()))) return;
     this.markActive();
   }
 
@@ -257,10 +276,11 @@ export class Controller {
   private sinkFor(o: OutputPlan, ctx: SinkContext, encoder: Encoder, index: number): Sink {
     const naming = () => sdkNaming(this.plan, this.tracks, new Date());
     // Web sources have no tracks: the second naming pass is the SDK's alone (§4.1).
-    const named = <T extends OutputPlan>(p: T): T => (this.capture ? p : resolveSdkPlaceholders(p, naming()));
+    const web = this.plan.source.type === 'web';
+    const named = <T extends OutputPlan>(p: T): T => (web ? p : resolveSdkPlaceholders(p, naming()));
     switch (o.type) {
       case 'file': {
-        if (this.capture) return new FileSink(ctx, o, o.filepath, encoder);
+        if (web) return new FileSink(ctx, o, o.filepath, encoder);
         const n = naming();
         const resolved = resolveSdkPlaceholders(o, n);
         return new FileSink(ctx, resolved, resolved.filepath, encoder, n.mimeType);

@@ -8,7 +8,8 @@
 //                                          └→ queue (leaky) → videorate → jpegenc → multifilesink
 //
 // A web source is captured inside the same graph instead: ximagesrc on its X display and pulsesrc on
-// its sink's monitor take the place of the fds, and everything after them is the same.
+// its sink's monitor take the place of the fds, and everything after them is the same. A track
+// egress that receives RTP is not encoded at all: pipeline/rtp.ts has its graph.
 //
 // A stream output takes the encoded audio and video out again (GDP on fds after the inputs): Node
 // fans them out to one process per URL (sink/stream.ts), so one failing server never touches gst.
@@ -20,6 +21,7 @@
 import { EgressError } from '@egress/shared/errors.ts';
 import type { FileType, H264Profile, PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
 import { passthroughEncode } from './file.ts';
+import { rtpArgs, type RtpCapture } from './rtp.ts';
 
 export interface AudioEncode {
   codec: 'opus' | 'aac' | 'mp3';
@@ -73,12 +75,16 @@ export interface StreamBranch {
 export type Branch = FileBranch | SegmentsBranch | ImagesBranch | StreamBranch;
 
 /** A web source's display and sound, which gst captures itself (no input fds then). */
-export interface CaptureInput {
+export interface ScreenCapture {
+  type: 'screen';
   /** The X display, e.g. `:3`. */
   display: string;
   /** The PulseAudio source to record: the job's null sink's monitor. */
   pulseDevice: string;
 }
+
+/** What gst takes in itself rather than from Node's fds: a screen, or a track's RTP (pipeline/rtp.ts). */
+export type CaptureInput = ScreenCapture | RtpCapture;
 
 export interface EncodeGraph {
   capture?: CaptureInput;
@@ -116,13 +122,13 @@ const input = (fd: number) => [
  */
 const LIVE_QUEUE = ['queue', 'leaky=downstream', 'max-size-buffers=0', 'max-size-bytes=0', 'max-size-time=3000000000', '!'];
 
-const captureVideo = (c: CaptureInput, v: VideoEncode) => [
+const captureVideo = (c: ScreenCapture, v: VideoEncode) => [
   'ximagesrc', `display-name=${c.display}`, 'use-damage=false', 'show-pointer=false', '!',
   // The display is exactly the output size; pinned so a change there fails loudly instead of renegotiating.
   `video/x-raw,framerate=${v.fps ?? 30}/1,width=${v.width},height=${v.height}`, '!', ...LIVE_QUEUE,
 ];
 
-const captureAudio = (c: CaptureInput) => [
+const captureAudio = (c: ScreenCapture) => [
   'pulsesrc', `device=${c.pulseDevice}`, '!',
   // The sink's own format (shared/src/pulse.ts), so pulse converts nothing.
   'audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2', '!',
@@ -240,13 +246,15 @@ function branchArgs(b: Branch, g: EncodeGraph, fds: OutputFd[]): BranchArgs {
 }
 
 export function encodeArgs(g: EncodeGraph): string[] {
+  if (g.capture?.type === 'rtp') return rtpArgs(g.capture, g.branches[0] as FileBranch);
+  const screen = g.capture;
   const args: string[] = [];
   const fds = outputFds(g);
   const branches = g.branches.map((b) => branchArgs(b, g, fds));
   for (const b of branches) args.push(...b.args);
   if (g.audio) {
     const a = g.audio;
-    args.push(...(g.capture ? captureAudio(g.capture) : input(3)), 'audioconvert', '!', 'audioresample', '!', `audio/x-raw,rate=${a.frequency},channels=2`, '!', ...audioEncoder(a), '!', 'tee', 'name=aenc');
+    args.push(...(screen ? captureAudio(screen) : input(3)), 'audioconvert', '!', 'audioresample', '!', `audio/x-raw,rate=${a.frequency},channels=2`, '!', ...audioEncoder(a), '!', 'tee', 'name=aenc');
     for (const b of branches) if (b.audioPad) args.push('aenc.', '!', 'queue', '!', ...AUDIO_PARSER[a.codec], ...b.audioPad);
   }
   if (g.video) {
@@ -255,10 +263,10 @@ export function encodeArgs(g: EncodeGraph): string[] {
     // resolution mid-way never reaches the encoder at a size its caps do not describe.
     // A capture's first grab comes some time after the pipeline's time 0 (its elements start under
     // load): videorate must not fill that time with copies of it, which the sound does not have.
-    const skip = g.capture ? ['skip-to-first=true'] : [];
+    const skip = screen ? ['skip-to-first=true'] : [];
     const rate = v.fps ? ['!', 'videorate', ...skip, '!', `video/x-raw,framerate=${v.fps}/1`] : [];
     args.push(
-      ...(g.capture ? captureVideo(g.capture, v) : input(g.audio ? 4 : 3)), 'videoconvert', '!', 'videoscale', 'add-borders=true', '!',
+      ...(screen ? captureVideo(screen, v) : input(g.audio ? 4 : 3)), 'videoconvert', '!', 'videoscale', 'add-borders=true', '!',
       `video/x-raw,format=I420,width=${v.width},height=${v.height},pixel-aspect-ratio=1/1`, ...rate, '!', 'tee', 'name=vraw',
     );
     if (v.encode) {
@@ -282,12 +290,14 @@ export const VIDEO_CAPS = (width: number, height: number) =>
  * The graph of a job's gst outputs. `firstFrame` is the size of the first video frame, which
  * passthrough outputs (track egress) keep as their output size. Passthrough plans have exactly one
  * output, a file, whose container the naming pass has already taken from the track's codec.
- * `capture`: a web source's display and sound, which gst captures itself.
+ * `capture`: a web source's display and sound, or a track's RTP, which gst captures itself.
  */
 export function encodeGraph(plan: PipelineConfig, branches: Branch[], firstFrame?: { width: number; height: number }, capture?: CaptureInput): EncodeGraph {
   if (plan.passthrough) {
     const file = branches.find((b): b is FileBranch => b.type === 'file');
     if (!file || branches.length !== 1) throw new EgressError('internal', 'a passthrough job writes exactly one file');
+    // Remuxed as received: nothing is encoded.
+    if (capture?.type === 'rtp') return { capture, branches };
     const enc = passthroughEncode(file.fileType, firstFrame);
     return { ...('audio' in enc ? { audio: enc.audio } : { video: { ...enc.video, encode: true } }), branches };
   }

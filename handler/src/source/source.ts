@@ -1,6 +1,6 @@
 // What every source gives the controller: it starts, then either pushes media into a SourceSink (the
 // job's media timeline; SDK sources push decoded frames per track) or hands gst what to capture
-// itself (a web source's display and sound), until it ends by itself or is closed.
+// itself (a web source's display and sound, a track's RTP), until it ends by itself or is closed.
 import type { EgressError } from '@egress/shared/errors.ts';
 import type { CaptureInput } from '../pipeline/encode.ts';
 import type { RawFrame } from '../media/video-timeline.ts';
@@ -47,4 +47,6 @@ export interface CaptureSource extends SourceLife {
   prepare(): Promise<CaptureInput>;
   /** Settles when recording may begin: the page's start signal, or at once if it is not awaited. */
   readonly started: Promise<void>;
+  /** gst is capturing: what the source sends it goes from now on; settles once media reached gst. */
+  capturing?(): Promise<void>;
 }

@@ -184,10 +184,17 @@ export interface Config {
   /** Handler processes kept started and warm for the next jobs (handler_pool.idle); 0: each job forks its own. */
   handlerPoolIdle: number;
   /**
+   * remux_tracks: a track egress to a file writes the track's RTP as it was published, with no decoding
+   * (source/rtp/). Off by default until its signal connection resumes after a livekit-server blip as
+   * rtc-node's does; off, the track is decoded and encoded again in its own codec.
+   */
+  remuxTracks: boolean;
+  /**
    * Hooks for tests, like the Go egress's test_overrides. Never set in production. twitchIngestUrl:
    * where twitch:// looks up its ingest servers (a local fake in tests). chromeInitScript: a JS file
    * every page of a web job runs before its own scripts (the rig's loopback.js keeps WebRTC on
-   * 127.0.0.1, where the rig's livekit-server is).
+   * 127.0.0.1, where the rig's livekit-server is). rtpLossPercent: that share of the UDP datagrams a remuxing track egress receives is dropped, as a
+   * lossy network would (this machine's kernel has no netem).
    */
-  testOverrides: { cpuLoad?: number; holdReservations?: boolean; twitchIngestUrl?: string; chromeInitScript?: string };
+  testOverrides: { cpuLoad?: number; holdReservations?: boolean; twitchIngestUrl?: string; chromeInitScript?: string; rtpLossPercent?: number };
 }

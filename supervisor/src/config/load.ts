@@ -191,6 +191,7 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
     tmpMaxAgeMs: ms(raw.tmp_max_age) ?? 86_400_000,
     pulseSinkReapGraceSec: raw.pulse_sink_reap_grace_sec ?? 30,
     handlerPoolIdle: raw.handler_pool?.idle ?? 1,
+    remuxTracks: raw.remux_tracks ?? false,
     ...(raw.s3_assume_role_key || raw.s3_assume_role_arn
       ? {
           s3AssumeRole: {
@@ -208,6 +209,7 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
       holdReservations: raw.test_overrides?.hold_reservations,
       twitchIngestUrl: raw.test_overrides?.twitch_ingest_url,
       chromeInitScript: raw.test_overrides?.chrome_init_script,
+      rtpLossPercent: raw.test_overrides?.rtp_loss_percent,
     }),
     storage: raw.storage
       ? toStorage(raw.storage, 'storage', warnings)

@@ -120,7 +120,7 @@ export interface RawConfig extends RawProviders {
   s3_assume_role_external_id?: Scalar;
   debug_bind_address?: Scalar;
   http_bind_address?: Scalar;
-  test_overrides?: { cpu_load?: number; hold_reservations?: boolean; twitch_ingest_url?: string; chrome_init_script?: string };
+  test_overrides?: { cpu_load?: number; hold_reservations?: boolean; twitch_ingest_url?: string; chrome_init_script?: string; rtp_loss_percent?: number };
   local_output_dir?: Scalar;
   tmp_dir?: Scalar;
   storage?: RawStorage;
@@ -130,6 +130,7 @@ export interface RawConfig extends RawProviders {
   session_limits?: RawSessionLimits;
   debug?: RawDebug;
   handler_pool?: { idle?: number };
+  remux_tracks?: boolean;
 }
 
 const DURATION_UNIT_MS: Record<string, number> = {
@@ -230,6 +231,7 @@ export const configSchema: SchemaObject = {
       hold_reservations: bool,
       twitch_ingest_url: str,
       chrome_init_script: str,
+      rtp_loss_percent: { type: 'number', minimum: 0, maximum: 50, 'x-message': 'must be a percentage between 0 and 50' },
       ...ignored('failure_injection_room', 'disconnect_injection_room'),
     }),
     local_output_dir: str,
@@ -250,6 +252,7 @@ export const configSchema: SchemaObject = {
       segment_output_max_duration: duration,
       image_output_max_duration: duration,
     }),
+    remux_tracks: bool,
     handler_pool: block({
       idle: { type: 'integer', minimum: 0, maximum: 8, 'x-message': 'must be a whole number of spare handlers, 0 to 8' },
     }),

@@ -76,7 +76,7 @@ export class WebSource implements CaptureSource {
     await browser.load(url);
     this.o.log.info('page loaded', { display: display.name, sink: sink.name });
     if (!source.awaitStartSignal) this.start();
-    return { display: display.name, pulseDevice: sink.monitor };
+    return { type: 'screen', display: display.name, pulseDevice: sink.monitor };
   }
 
   /** Also while prepare() runs: what it has started (or is starting) is stopped; a page still loading fails. */
