@@ -9,7 +9,10 @@
 //   5. participant egress (camera + microphone) → MP4;
 //   6. the participant again, to MP4 + HLS + thumbnails from one encode;
 //   7. the participant again, to MP4 + HLS + two RTMP servers (nginx-rtmp) from one encode;
-//   8. audio-only room composite mixing 3 participants (tones 300/500/700 Hz) → OGG.
+//   8. audio-only room composite mixing 3 participants (tones 300/500/700 Hz) → OGG;
+//   and track egress of a camera-like 720p30 VP8 / H.264 track at 2.5 Mb/s, decoded and encoded again;
+//   then on a second node with remux_tracks on, the audio and both video tracks remuxed (zero-transcode),
+//   each shown against its decoding run, with how many such jobs a node admits at the measured cost.
 // Jobs 6 and 7 are also shown against job 5, the same source to a file alone.
 // Then the stream recovery times (RTMP, camera-like 720p): how long a killed server that comes back
 // takes to be streamed to again, and how long a stalled server (SIGSTOP) takes to be dropped.
@@ -60,6 +63,8 @@ const SETTLE_MS = 5_000;
 const ACTIVE_TIMEOUT_MS = 40_000;
 const END_TIMEOUT_MS = 60_000;
 const MACHINE_CPUS = os.availableParallelism();
+/** The default max_cpu_utilization admission keeps under. */
+const MAX_CPU_UTILIZATION = 0.8;
 
 const log = makeLog('bench:kinds');
 
@@ -76,6 +81,8 @@ interface JobSpec {
   versus?: string;
   /** Shared daemons the job uses (by command name): their CPU during the window is the job's too. */
   daemons?: string[];
+  /** Run on a node with remux_tracks on (the zero-transcode track path), after the others. */
+  remux?: boolean;
 }
 
 /** The bench's RTMP servers (nginx-rtmp on 127.0.0.1), started in main. */
@@ -96,12 +103,23 @@ const trackComposite = (name: string, picture: 'marker' | 'camera'): JobSpec => 
   sync: true,
 });
 
+const BASELINE = 'audio track egress (Opus → OGG) [baseline]';
+const trackEgress = (name: string, publisher: Partial<PublisherOptions>, remux: boolean, versus?: string): JobSpec => ({
+  name,
+  publishers: [{ identity: 'alice', ...publisher }],
+  start: (client, room, [p]) => client.startTrackEgress(room, new DirectFileOutput({ filepath: 'kinds/track-{room_name}-{track_id}' }), (p!.videoTrackSid ?? p!.audioTrackSid)!),
+  remux,
+  ...(versus ? { versus } : {}),
+});
+/** A camera-like 720p30 track at 2.5 Mb/s. */
+const TRACK_720P = (codec: 'vp8' | 'h264'): Partial<PublisherOptions> => ({ audio: false, video: codec, width: 1280, height: 720, fps: 30, picture: 'camera', maxBitrateKbps: 2500 });
+const VP8_DECODED = 'VP8 720p30 2.5 Mb/s track → WebM, decoded and encoded again';
+const H264_DECODED = 'H.264 720p30 2.5 Mb/s track → MP4, decoded and encoded again';
+
 const JOBS: JobSpec[] = [
-  {
-    name: 'audio track egress (Opus → OGG) [baseline]',
-    publishers: [{ identity: 'alice', audio: true, video: false }],
-    start: (client, room, [p]) => client.startTrackEgress(room, new DirectFileOutput({ filepath: 'kinds/track-{room_name}-{track_id}' }), p!.audioTrackSid!),
-  },
+  trackEgress(BASELINE, { audio: true, video: false }, false),
+  trackEgress(VP8_DECODED, TRACK_720P('vp8'), false),
+  trackEgress(H264_DECODED, TRACK_720P('h264'), false),
   trackComposite('track composite 720p30 MP4, marker picture', 'marker'),
   trackComposite('track composite 720p30 MP4, camera-like picture', 'camera'),
   // rtc-node's own publisher sends audio later than the video of the same instant (40-80 ms idle, more
@@ -157,6 +175,9 @@ const JOBS: JobSpec[] = [
     publishers: [300, 500, 700].map((toneHz, i) => ({ identity: `p${i}`, audio: true, video: false, toneHz })),
     start: (client, room) => client.startRoomCompositeEgress(room, new EncodedFileOutput({ filepath: 'kinds/room-audio-{room_name}' }), { audioOnly: true }),
   },
+  trackEgress('audio track egress (Opus → OGG), remuxed (remux_tracks)', { audio: true, video: false }, true, BASELINE),
+  trackEgress('VP8 720p30 2.5 Mb/s track → WebM, remuxed (remux_tracks)', TRACK_720P('vp8'), true, VP8_DECODED),
+  trackEgress('H.264 720p30 2.5 Mb/s track → MP4, remuxed (remux_tracks)', TRACK_720P('h264'), true, H264_DECODED),
 ];
 
 interface JobResult {
@@ -327,7 +348,9 @@ function report(): void {
   for (const r of results) {
     const spec = JOBS.find((j) => j.name === r.name);
     const base = results.find((b) => b.name === spec?.versus);
-    if (r.cores !== undefined && base?.cores) console.log(`${r.name}: ${ratioText(r.cores, base.cores)} the same source to a file alone`);
+    if (r.cores !== undefined && base?.cores) console.log(`${r.name}: ${ratioText(r.cores, base.cores)} ${spec?.remux ? 'the decoding path' : 'the same source to a file alone'}`);
+    // Admission charges a job its configured cost; this is what the measured one would allow.
+    if (r.cores && spec?.remux) console.log(`  at ${r.cores.toFixed(3)} cores a job, one ${MACHINE_CPUS}-core node admits ${Math.floor((MACHINE_CPUS * MAX_CPU_UTILIZATION) / r.cores)} such jobs (max_cpu_utilization ${MAX_CPU_UTILIZATION})`);
   }
   if (recovery.length) {
     console.log('');
@@ -366,7 +389,8 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
   // One job at a time: costs low enough that each kind is admitted on a 2-core machine (admission is
   // not what this measures; the launcher's cpu_load 0 keeps other load out of it).
   const cost = 0.5;
-  const node = await startNode(d, {
+  const nodeConfig = (remux: boolean) => ({
+    remux_tracks: remux,
     cpu_cost: {
       track_cpu_cost: cost,
       track_composite_cpu_cost: cost,
@@ -377,15 +401,26 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
     },
     ...LOOPBACK_CHROME,
   });
+  let node = await startNode(d, nodeConfig(false));
   cleanups.push(() => node.stop());
   log(`node ready (pid ${node.pid}, output under ${node.node.outputDir}, log ${node.node.logPath})`);
   const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret, { requestTimeout: 60 });
   rtmp.push(await startRtmpServer(), await startRtmpServer());
   cleanups.push(() => Promise.all(rtmp.map((r) => r.stop())));
-  for (const [i, spec] of JOBS.entries()) {
-    if (i > 0 && !chosen(spec.name)) continue;
-    if (i > 0) await sleep(SETTLE_MS);
-    results.push(await runJob(d, node, client, spec, i));
+  // The decoding jobs first, then the remuxing ones on a node of their own (two nodes on one Redis
+  // would take each other's jobs).
+  for (const remux of [false, true]) {
+    const jobs = [...JOBS.entries()].filter(([i, spec]) => !!spec.remux === remux && (i === 0 || chosen(spec.name)));
+    if (!jobs.length) continue;
+    if (remux) {
+      await node.stop();
+      node = await startNode(d, nodeConfig(true));
+      log(`remuxing node ready (pid ${node.pid}, log ${node.node.logPath})`);
+    }
+    for (const [i, spec] of jobs) {
+      if (i > 0) await sleep(SETTLE_MS);
+      results.push(await runJob(d, node, client, spec, i));
+    }
   }
   if (chosen('RTMP recovery')) await measureRecovery(d, client, rtmp[0]!).catch((err: unknown) => recovery.push(`FAILED: ${errText(err)}`));
 }

@@ -96,8 +96,10 @@ t.test('an unhandled rejection and an uncaught exception in the supervisor: logg
   t.ok(p.duration > 3, `its file plays, ${p.duration.toFixed(2)} s`);
 });
 
-t.test('Redis SIGKILLed and restarted 3 s later mid-recording, then SIGSTOPped for 5 s: both recordings go on and end COMPLETE', async (t) => {
-  const node = await startEgressNode(d, { io_update_timeout: '2s', io_update_retry_window: '2m' });
+// Both track paths: the decoding one (rtc-node) and the remuxing one (remux_tracks), whose own signal
+// connection livekit-server closes when it loses its Redis, and which must resume it.
+for (const remux of [false, true]) t.test(`Redis SIGKILLed and restarted 3 s later mid-recording, then SIGSTOPped for 5 s: both recordings go on and end COMPLETE${remux ? ' (remux_tracks)' : ''}`, async (t) => {
+  const node = await startEgressNode(d, { io_update_timeout: '2s', io_update_retry_window: '2m', remux_tracks: remux });
   t.teardown(() => node.stop());
   const ids = [await startTrack(t, 'redis-blip-1'), await startTrack(t, 'redis-blip-2')];
   await sleep(2000);

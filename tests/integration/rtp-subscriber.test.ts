@@ -4,6 +4,7 @@
 // ends the subscription. Packets are parsed here by hand, not by werift, so the bytes handed out
 // are what a gst udpsrc would get.
 import '../rig/quiet-rtc.ts';
+import net from 'node:net';
 import t, { type Test } from 'tap';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { startLocalDeployment } from '../rig/deployment.ts';
@@ -234,6 +235,54 @@ t.test('H.264: arrives with the negotiated H.264 PT, starting with SPS/IDR', asy
   t.comment(`first NAL types: ${nals.slice(0, 10).join(' ')}; all packets: ${[...new Set(rtp.map((p) => p.payload[0]! & 0x1f))].join(' ')}`);
   t.ok(nals.includes(7) && nals.includes(5), 'SPS and an IDR slice at the start');
   checkRates(t, 'H.264', rtp, start + 1000, Date.now());
+});
+
+/** A TCP relay to livekit-server's port whose connections the test can cut, as a network blip would. */
+async function relay(target: URL): Promise<{ url: string; connections: () => number; cut: () => void; close: () => void }> {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((client) => {
+    connections++;
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined).on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    connections: () => connections,
+    cut: () => sockets.forEach((s) => s.destroy()),
+    close: () => {
+      sockets.forEach((s) => s.destroy());
+      server.close();
+    },
+  };
+}
+
+t.test('the signal connection cut mid-way: resumed, and the media never stops', async (t) => {
+  const pub = await publish(t, { audio: true, video: false });
+  const proxy = await relay(new URL(d.wsUrl.replace(/^ws/, 'http')));
+  t.teardown(() => proxy.close());
+  const sub = await subscribeTrack({ wsUrl: proxy.url, token: await recorderToken(d.apiKey, d.apiSecret, pub.room.name!, `EG_rtp${roomCount}`), trackId: pub.audioTrackSid!, timeoutMs: 10_000, log });
+  t.teardown(() => sub.close());
+  await sub.receiving;
+  const { rtp } = record(sub);
+  let ended: unknown;
+  void sub.ended.then((e) => (ended = e));
+  await sleep(1000);
+  const cutAt = Date.now();
+  proxy.cut();
+  await sleep(4000);
+  t.ok(proxy.connections() >= 2, `a new signal connection was opened (${proxy.connections()} in all)`);
+  t.equal(ended, undefined, 'the subscription did not end');
+  t.ok(rate(rtp, cutAt, Date.now()) > 45, `the audio went on at ${rate(rtp, cutAt, Date.now()).toFixed(1)} packets/s`);
+  // The resumed connection is the one that carries the session now: the track going still ends it.
+  await pub.unpublish('audio');
+  const after = await Promise.race([sub.ended, sleep(5_000).then(() => 'still running')]);
+  t.same(after, { reason: 'Source closed' }, 'and it still hears the room');
 });
 
 t.test('the track unpublished: ended says Source closed', async (t) => {

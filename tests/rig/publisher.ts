@@ -45,6 +45,8 @@ export interface PublisherOptions {
   picture?: 'marker' | 'camera';
   /** Publish as screen share (+ screen share audio) instead of camera + microphone. */
   screenShare?: boolean;
+  /** The video encoder's ceiling (libwebrtc's own choice for the size if unset). */
+  maxBitrateKbps?: number;
   /** The participant kind its token carries (DUAL_CHANNEL_AGENT puts `agent` on the left). */
   kind?: 'standard' | 'agent';
 }
@@ -217,6 +219,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
         source: opts.screenShare ? TrackSource.SOURCE_SCREENSHARE : TrackSource.SOURCE_CAMERA,
         videoCodec: codec === 'h264' ? VideoCodec.H264 : VideoCodec.VP8,
         simulcast: false,
+        ...(opts.maxBitrateKbps ? { videoEncoding: { maxBitrate: BigInt(opts.maxBitrateKbps * 1000), maxFramerate: fps } } : {}),
       }),
     );
     generators.video = startVideo(source, t0, fps, size, opts.picture ?? 'marker');

@@ -3,7 +3,7 @@
 // (webrtc-passthrough §5). v0 rather than /rtc/v1: there the client must offer, which a
 // subscribe-only client has nothing to offer with.
 import WebSocket from 'ws';
-import { DisconnectReason, LeaveRequest, LeaveRequest_Action, Ping, SignalRequest, SignalResponse, type JoinResponse } from '@livekit/protocol';
+import { DisconnectReason, LeaveRequest, LeaveRequest_Action, Ping, ReconnectReason, SignalRequest, SignalResponse, type JoinResponse } from '@livekit/protocol';
 import type { Logger } from '@egress/shared/logging.ts';
 import { errors } from '@egress/shared/errors.ts';
 
@@ -16,6 +16,13 @@ const SDK = 'go';
 const SDK_VERSION = '2.16.0';
 const JOIN_TIMEOUT_MS = 15_000;
 const LEAVE_FLUSH_MS = 1_000;
+/**
+ * A signal connection that drops is resumed (`reconnect=1`) for this long, as the client SDKs do: the
+ * media keeps flowing on the peer connection meanwhile. livekit-server closes its participants'
+ * sockets when it loses its Redis, and takes them back once it is there again.
+ */
+const RESUME_WINDOW_MS = 60_000;
+const RESUME_RETRY_MS = [250, 500, 1000, 2000];
 
 export type SignalMessage = SignalResponse['message'];
 
@@ -24,7 +31,7 @@ export interface Signal {
   send(message: SignalRequest['message']): void;
   /** Every message after the join, in order; those that came before the listener was set are replayed to it. */
   onMessage(cb: (message: SignalMessage) => void): void;
-  /** Settles (never rejects) if the connection goes without close(): the socket closed, or pongs stopped. */
+  /** Settles (never rejects) if the connection goes without close() and cannot be resumed within a minute. */
   readonly lost: Promise<string>;
   /** Leaves the room and closes the socket; idempotent. */
   close(): Promise<void>;
@@ -47,11 +54,35 @@ export function signalQuery(token: string): URLSearchParams {
 export async function connectSignal(o: { wsUrl: string; token: string; log: Logger; timeoutMs?: number }): Promise<Signal> {
   const base = o.wsUrl.replace(/^http/, 'ws').replace(/\/+$/, '');
   const query = signalQuery(o.token);
-  const ws = new WebSocket(`${base}/rtc?${query}`, { perMessageDeflate: false });
+  try {
+    const { ws, first, early } = await open(`${base}/rtc?${query}`, 'join', o.timeoutMs ?? JOIN_TIMEOUT_MS);
+    const join = first as JoinResponse;
+    const resume = (reason: ReconnectReason) => {
+      const q = new URLSearchParams(query);
+      q.set('reconnect', '1');
+      q.set('sid', join.participant?.sid ?? '');
+      q.set('reconnect_reason', String(reason));
+      return open(`${base}/rtc?${q}`, 'reconnect', JOIN_TIMEOUT_MS);
+    };
+    const signal = new SignalConnection(ws, join, resume, o.log);
+    signal.replay(early);
+    return signal;
+  } catch (err) {
+    // The WebSocket upgrade hides the server's reason (it only says "Unexpected server response: 401").
+    const why = await validate(base, query).catch(() => undefined);
+    throw errors.signalFailed(why ?? (err instanceof Error ? err.message : String(err)));
+  }
+}
+
+type Opened = { ws: WebSocket; first: unknown; early: SignalMessage[] };
+
+/** Opens a socket and waits for its first answer: the JoinResponse, or the ReconnectResponse of a resume. */
+async function open(url: string, expect: 'join' | 'reconnect', timeoutMs: number): Promise<Opened> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
   // One listener from the start: ws emits every frame of a TCP read at once, so the messages right
   // behind the join (the subscriber offer) arrive before the code awaiting the join runs.
   const early: SignalMessage[] = [];
-  let settle: (join?: JoinResponse, err?: Error) => void = () => undefined;
+  let settle: (first?: unknown, err?: Error) => void = () => undefined;
   const onEarly = (data: Buffer) => {
     let message: SignalMessage;
     try {
@@ -59,33 +90,29 @@ export async function connectSignal(o: { wsUrl: string; token: string; log: Logg
     } catch (err) {
       return settle(undefined, err as Error);
     }
-    if (message.case === 'join') settle(message.value);
+    if (message.case === expect) settle(message.value);
     else if (message.case === 'leave') settle(undefined, new Error(`the server refused the join (${DisconnectReason[message.value.reason]})`));
     else early.push(message);
   };
   const onError = (err: Error) => settle(undefined, err);
-  const onClose = (code: number) => settle(undefined, new Error(`signal connection closed (${code}) before the join`));
+  const onClose = (code: number) => settle(undefined, new Error(`signal connection closed (${code}) before the ${expect} response`));
   ws.on('message', onEarly).on('error', onError).on('close', onClose);
   try {
-    const timeoutMs = o.timeoutMs ?? JOIN_TIMEOUT_MS;
-    const join = await new Promise<JoinResponse>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no JoinResponse within ${timeoutMs / 1000} s`)), timeoutMs);
-      settle = (join, err) => {
+    const first = await new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${expect} response within ${timeoutMs / 1000} s`)), timeoutMs);
+      settle = (value, err) => {
         clearTimeout(timer);
-        if (join) resolve(join);
-        else reject(err ?? new Error('no JoinResponse'));
+        if (value) resolve(value);
+        else reject(err ?? new Error(`no ${expect} response`));
       };
     });
     ws.off('message', onEarly).off('error', onError).off('close', onClose);
-    const signal = new SignalConnection(ws, join, o.log);
-    signal.replay(early);
-    return signal;
+    return { ws, first, early };
   } catch (err) {
     ws.off('message', onEarly).off('close', onClose);
+    ws.on('error', () => undefined);
     ws.terminate();
-    // The WebSocket upgrade hides the server's reason (it only says "Unexpected server response: 401").
-    const why = await validate(base, query).catch(() => undefined);
-    throw errors.signalFailed(why ?? (err instanceof Error ? err.message : String(err)));
+    throw err;
   }
 }
 
@@ -108,13 +135,20 @@ class SignalConnection implements Signal {
   private rttMs = 0;
   private loseWith?: (why: string) => void;
   readonly lost = new Promise<string>((r) => (this.loseWith = r));
+  private resuming = false;
 
   constructor(
-    private readonly ws: WebSocket,
+    private ws: WebSocket,
     readonly join: JoinResponse,
+    private readonly resume: (reason: ReconnectReason) => Promise<Opened>,
     private readonly log: Logger,
   ) {
+    this.attach(ws);
+  }
+
+  private attach(ws: WebSocket): void {
     ws.on('message', (data: Buffer) => {
+      if (ws !== this.ws) return;
       let message: SignalMessage;
       try {
         message = SignalResponse.fromBinary(data).message;
@@ -122,11 +156,41 @@ class SignalConnection implements Signal {
         return this.log.warn('unreadable signal message', { error: String(err) });
       }
       if (message.case === 'pong' || message.case === 'pongResp') return this.onPong(message);
+      if (message.case === 'leave' && message.value.action === LeaveRequest_Action.RESUME) return void this.drop('the server asked for a resume', ReconnectReason.RR_SIGNAL_DISCONNECTED);
       this.deliver(message);
     });
     ws.on('error', (err) => this.log.warn('signal connection error', { error: err.message }));
-    ws.on('close', (code) => this.lose(`signal connection closed (${code})`));
+    ws.on('close', (code) => ws === this.ws && void this.drop(`signal connection closed (${code})`, ReconnectReason.RR_SIGNAL_DISCONNECTED));
     this.startPings();
+  }
+
+  /** The socket went: resumed if the server takes it back within the window, lost otherwise. */
+  private async drop(why: string, reason: ReconnectReason): Promise<void> {
+    if (this.closing || this.resuming || !this.loseWith) return;
+    this.resuming = true;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.ws.terminate();
+    this.log.warn('signal connection dropped: resuming', { why });
+    const deadline = Date.now() + RESUME_WINDOW_MS;
+    for (let attempt = 0; Date.now() < deadline && !this.closing; attempt++) {
+      await new Promise((r) => setTimeout(r, RESUME_RETRY_MS[Math.min(attempt, RESUME_RETRY_MS.length - 1)]));
+      if (this.closing) return;
+      try {
+        const { ws, early } = await this.resume(reason);
+        if (this.closing) return void ws.terminate();
+        this.ws = ws;
+        this.resuming = false;
+        this.attach(ws);
+        this.replay(early);
+        this.log.info('signal connection resumed', { attempts: attempt + 1 });
+        return;
+      } catch (err) {
+        this.log.debug('signal resume failed', { attempt: attempt + 1, error: String(err) });
+      }
+    }
+    this.resuming = false;
+    this.lose(`${why}; not resumed within ${RESUME_WINDOW_MS / 1000} s`);
   }
 
   replay(messages: SignalMessage[]): void {
@@ -165,7 +229,7 @@ class SignalConnection implements Signal {
   private armPongTimeout(): void {
     clearTimeout(this.pongTimer);
     const { pingTimeout } = this.join;
-    this.pongTimer = setTimeout(() => this.lose(`no pong within ${pingTimeout} s`), pingTimeout * 1000);
+    this.pongTimer = setTimeout(() => void this.drop(`no pong within ${pingTimeout} s`, ReconnectReason.RR_SIGNAL_DISCONNECTED), pingTimeout * 1000);
   }
 
   private onPong(message: SignalMessage): void {
