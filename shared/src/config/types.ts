@@ -184,9 +184,9 @@ export interface Config {
   /** Handler processes kept started and warm for the next jobs (handler_pool.idle); 0: each job forks its own. */
   handlerPoolIdle: number;
   /**
-   * remux_tracks (default on): a track egress to a file writes the track's RTP as it was published, with
-   * no decoding (source/rtp/). Off, the track is decoded and encoded again in its own codec through
-   * rtc-node, as before.
+   * remux_tracks: a track egress to a file writes the track's RTP as it was published, with no decoding
+   * (source/rtp/). Off by default for now: a track whose resolution changes mid-way keeps its frames'
+   * sizes (WebM) or fails the muxer (MP4), where the decoding path scales every frame to the first one's.
    */
   remuxTracks: boolean;
   /**
