@@ -4,7 +4,7 @@
 // one). Also mute and unmute, an unpublish mid-way, and a SIGKILLed handler's recovered file.
 import '../rig/quiet-rtc.ts';
 import t from 'tap';
-import { DirectFileOutput, EgressStatus, EncodingOptionsPreset, FileOutput, MediaSource, Output, StartEgressRequest, type EgressInfo } from '@livekit/protocol';
+import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { execa } from 'execa';
 import { freePort } from '../rig/ports.ts';
@@ -45,7 +45,6 @@ if (suite) {
 
   const bitExact = [
     { name: 'VP8 → WebM', kind: 'video' as const, video: 'vp8' as const, audio: false, codec: 'vp8', source: 'ivf' as const },
-    { name: 'v2 StartEgress, media source, PASSTHROUGH preset: VP8 → WebM', kind: 'video' as const, video: 'vp8' as const, audio: false, codec: 'vp8', source: 'ivf' as const, v2: true },
     { name: 'H.264 → MP4', kind: 'video' as const, video: 'h264' as const, audio: false, codec: 'h264', source: 'h264' as const },
     { name: 'Opus → OGG', kind: 'audio' as const, video: false as const, audio: true, codec: 'opus', source: 'ogg' as const },
   ].map((c, i) =>
@@ -54,19 +53,7 @@ if (suite) {
       const pub = await startPionPublisher({ wsUrl: d.wsUrl, apiKey: d.apiKey, apiSecret: d.apiSecret, room, identity: `pion-${i}`, seconds: 10, audio: c.audio, video: c.video });
       t.teardown(() => pub.stop());
       const trackId = (c.audio ? pub.audioTrackSid : pub.videoTrackSid)!;
-      const start = () =>
-        c.v2
-          ? client.startEgress(
-              new StartEgressRequest({
-                roomName: room,
-                source: { case: 'media', value: new MediaSource({ video: { case: 'videoTrackId', value: trackId } }) },
-                encoding: { case: 'preset', value: EncodingOptionsPreset.PASSTHROUGH },
-                outputs: [new Output({ config: { case: 'file', value: new FileOutput({ filepath: 'remux/v2-{track_id}' }) } })],
-              }),
-            )
-          : client.startTrackEgress(room, new DirectFileOutput({ filepath: `remux/{track_id}` }), trackId);
-      const run = await runEgress(client, start, { recordMs: RECORD_MS });
-      if (c.v2) t.equal(run.started.request.case, 'egress', 'stored as a v2 request');
+      const run = await runEgress(client, () => client.startTrackEgress(room, new DirectFileOutput({ filepath: `remux/{track_id}` }), trackId), { recordMs: RECORD_MS });
       const file = fileOf(t, run).location;
       const info = await probe(file);
       t.same(info.streams.map((s) => s.codecName), [c.codec], `one ${c.codec} stream`);
