@@ -20,7 +20,7 @@ import { SegmentsSink } from '../sink/segments.ts';
 import type { Sink, SinkContext } from '../sink/sink.ts';
 import { StreamSink } from '../sink/stream.ts';
 import { WebsocketSink } from '../sink/websocket.ts';
-import { RtpSource, takesRtp } from '../source/rtp/rtp-source.ts';
+import { remuxedTrack, RtpSource } from '../source/rtp/rtp-source.ts';
 import { RoomSource } from '../source/sdk/room-source.ts';
 import type { CaptureSource, Source, TrackInfo } from '../source/source.ts';
 import { recorderToken } from '../source/token.ts';
@@ -132,11 +132,12 @@ export class Controller {
   /** Joins and takes the initial tracks, or loads the page; false if the egress ended before that. */
   private async startSource(): Promise<boolean> {
     const src = this.plan.source;
-    if (src.type === 'sdk' && src.subscription.kind === 'track' && takesRtp(this.plan) && this.config.remuxTracks) {
+    const remuxed = this.config.remuxTracks ? remuxedTrack(this.plan) : undefined;
+    if (remuxed) {
       const source = new RtpSource({
         wsUrl: this.plan.wsUrl || this.config.wsUrl,
         token: await this.recorderToken(),
-        trackId: src.subscription.trackId,
+        trackId: remuxed,
         subscribeTimeoutMs: this.config.subscribeTimeoutMs,
         lossPercent: this.config.testOverrides.rtpLossPercent,
         log: this.log,

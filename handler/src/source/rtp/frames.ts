@@ -45,33 +45,27 @@ const vp9 = (p: Buffer): boolean => p.length > 0 && (p[0]! & 0x08) !== 0 && (p[0
 
 const IDR = 5;
 const SPS = 7;
+const STAP_A = 24;
+const FU_A = 28;
 
-/** RFC 6184: an IDR slice or an SPS, alone, in a STAP-A, or starting an FU-A. */
-function h264(p: Buffer): boolean {
-  if (p.length < 1) return false;
+/** RFC 6184: the types of the NAL units an H.264 payload starts: one alone, each in a STAP-A, or the one an FU-A begins. */
+function nalTypes(p: Buffer): number[] {
+  if (p.length < 1) return [];
   const type = p[0]! & 0x1f;
-  if (type === IDR || type === SPS) return true;
-  if (type === 24) {
-    for (let i = 1; i + 2 < p.length; i += 2 + p.readUInt16BE(i)) {
-      const t = p[i + 2]! & 0x1f;
-      if (t === IDR || t === SPS) return true;
-    }
-    return false;
+  if (type === STAP_A) {
+    const types: number[] = [];
+    for (let i = 1; i + 2 < p.length; i += 2 + p.readUInt16BE(i)) types.push(p[i + 2]! & 0x1f);
+    return types;
   }
-  if (type === 28 && p.length > 1) return (p[1]! & 0x80) !== 0 && (p[1]! & 0x1f) === IDR;
-  return false;
+  if (type === FU_A) return p.length > 1 && p[1]! & 0x80 ? [p[1]! & 0x1f] : [];
+  return [type];
 }
+
+/** An IDR slice or an SPS. */
+const h264 = (p: Buffer): boolean => nalTypes(p).some((t) => t === IDR || t === SPS);
 
 /** An H.264 packet with an SPS (alone or in a STAP-A): h264parse can describe the stream from there on. */
-export function carriesSps(packet: Buffer): boolean {
-  const p = rtpPayload(packet);
-  if (p.length < 1) return false;
-  const type = p[0]! & 0x1f;
-  if (type === SPS) return true;
-  if (type !== 24) return false;
-  for (let i = 1; i + 2 < p.length; i += 2 + p.readUInt16BE(i)) if ((p[i + 2]! & 0x1f) === SPS) return true;
-  return false;
-}
+export const carriesSps = (packet: Buffer): boolean => nalTypes(rtpPayload(packet)).includes(SPS);
 
 const BY_CODEC: Record<string, (payload: Buffer) => boolean> = { 'video/vp8': vp8, 'video/vp9': vp9, 'video/h264': h264 };
 
@@ -95,7 +89,7 @@ export function isBlankFrame(mimeType: string, packet: Buffer): boolean {
     case 'video/vp8':
       return vp8Frame(p).subarray(0, VP8_BLANK.length).equals(VP8_BLANK);
     case 'video/h264':
-      return (p[0]! & 0x1f) === 24 && p.length >= 3 + H264_BLANK_SPS.length && p.readUInt16BE(1) === H264_BLANK_SPS.length && p.subarray(3, 3 + H264_BLANK_SPS.length).equals(H264_BLANK_SPS);
+      return (p[0]! & 0x1f) === STAP_A && p.length >= 3 + H264_BLANK_SPS.length && p.readUInt16BE(1) === H264_BLANK_SPS.length && p.subarray(3, 3 + H264_BLANK_SPS.length).equals(H264_BLANK_SPS);
     default:
       return false;
   }

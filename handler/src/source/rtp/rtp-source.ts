@@ -13,9 +13,14 @@ import { carriesSps, isBlankFrame, startsKeyFrame } from './frames.ts';
 import { FrameGate } from './frame-gate.ts';
 import { subscribeTrack, type RtpSubscription } from './subscriber.ts';
 
-/** Whether a job takes its track's RTP as it is: one track, written to one file, with no encoding asked for. */
-export function takesRtp(plan: PipelineConfig): boolean {
-  return plan.passthrough && plan.source.type === 'sdk' && plan.source.subscription.kind === 'track' && plan.outputs.length === 1 && plan.outputs[0]!.type === 'file';
+/**
+ * The track a job takes the RTP of as it is: one track, written to one file, with no encoding asked
+ * for; undefined for any other job.
+ */
+export function remuxedTrack(plan: PipelineConfig): string | undefined {
+  const src = plan.source;
+  const oneFile = plan.outputs.length === 1 && plan.outputs[0]!.type === 'file';
+  return plan.passthrough && oneFile && src.type === 'sdk' && src.subscription.kind === 'track' ? src.subscription.trackId : undefined;
 }
 
 /** A subscribed, unmuted track that sends no key frame for this long fails the egress (as the rtc-node source). */
@@ -113,7 +118,7 @@ export class RtpSource implements CaptureSource {
     void sub.ended.then((e) => this.endWith(e));
     this.o.log.info('track subscribed for remuxing', { trackId: this.o.trackId, mimeType: mime });
     void sub.receiving.then((codec) => {
-      if (codec.mimeType !== mime && gstMime(codec.mimeType) !== mime) this.endWith({ reason: 'Source failed', error: errors.notYetSupported(`${codec.mimeType} sent for a ${mime} track`) });
+      if (gstMime(codec.mimeType) !== mime) this.endWith({ reason: 'Source failed', error: errors.notYetSupported(`${codec.mimeType} sent for a ${mime} track`) });
     }, () => undefined);
     return { type: 'rtp', mimeType: mime, rtpPort: rtpPort!, rtcpPort: rtcpPort! };
   }
