@@ -202,6 +202,8 @@ interface JobResult {
   pss?: number;
   /** CPU of the shared daemons in `daemons`, included in `cores`. */
   daemonCores?: number;
+  /** cores of each process group of the job, by its leader's name */
+  byGroup?: string;
   sync?: AvSync;
   syncError?: string;
 }
@@ -274,6 +276,9 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
     const daemonUsed = daemons.reduce((sum, p, i) => sum + ((cpuOfPid(p) ?? d0[i]!) - d0[i]!), 0);
     const used = [...groups].reduce((sum, g) => sum + (c1.get(g)! - (c0.get(g) ?? 0)), 0) + daemonUsed;
     result.cores = used / window;
+    // Which process of the job the CPU went to (by group leader: handler, gst-launch, chromium, Xvfb).
+    const names = new Map((after ?? detail).processes.map((p) => [p.pgid, p.name]));
+    result.byGroup = [...groups].map((g) => `${names.get(g) ?? g} ${((c1.get(g)! - (c0.get(g) ?? 0)) / window).toFixed(3)}`).join(', ');
     result.daemonCores = daemonUsed / window;
     result.pss = allStats().filter((s) => groups.has(s.pgid)).reduce((sum, s) => sum + (pssBytes(s.pid) ?? 0), 0);
     result.machineBusy = busyBetween(sys0, systemTimes()) * MACHINE_CPUS;
@@ -284,7 +289,7 @@ async function runJob(d: LocalDeployment, node: BenchNode, client: EgressClient,
     result.processes = (after ?? detail).processes.map((p) => p.name).join('+');
     result.nodeCores = (await node.jobs()).find((j) => j.egressId === started.egressId)?.cpu;
     log(
-      `  ${started.egressId}: ${result.cores.toFixed(3)} cores over ${groups.size} group(s) (${result.processes}); the node's own 1 s sample ${result.nodeCores?.toFixed(3) ?? 'n/a'}; ` +
+      `  ${started.egressId}: ${result.cores.toFixed(3)} cores over ${groups.size} group(s) (${result.byGroup}); the node's own 1 s sample ${result.nodeCores?.toFixed(3) ?? 'n/a'}; ` +
         `peak RSS ${mb(peakRss)} (Σ VmHWM ${mb(hwmSum)}, PSS ${mb(result.pss)}); request → ACTIVE ${result.activeMs} ms; ` +
         `${daemons.length ? `daemons ${result.daemonCores.toFixed(3)} cores; ` : ''}machine busy ${result.machineBusy.toFixed(2)} cores, publishers ${result.publisherCores.toFixed(2)} cores`,
     );

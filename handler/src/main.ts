@@ -4,6 +4,7 @@ import { encodeInfo, setAborted, setEndReason, setFailed } from '@egress/shared/
 import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type SupervisorMessage } from '@egress/shared/ipc.ts';
 import { createLogger } from '@egress/shared/logging.ts';
 import { startingInfo } from '@egress/shared/plan/request.ts';
+import type { Config } from '@egress/shared/config/types.ts';
 import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
 import { nowNs } from '@egress/shared/psrpc/time.ts';
@@ -51,6 +52,10 @@ process.on('message', (m: SupervisorMessage) => {
     case 'inspect':
       void inspect(m.id);
       return;
+    case 'prewarm':
+      prewarmConfig = m.config;
+      void startSpareBrowser();
+      return;
     case 'updateStream':
       void updateStream(m.id, m.add, m.remove);
       return;
@@ -77,17 +82,42 @@ async function inspect(id: number): Promise<void> {
   }
 }
 
-// An orphan finalizes its recording and exits: nobody is left to report to.
-process.on('disconnect', () => (started ? stop('Process killed') : process.exit(0)));
+/** handler_pool.browser: the config a spare starts its browser with, once its modules are loaded. */
+let prewarmConfig: Config | undefined;
+/** How long a spare with no job gets to close its browser when the supervisor goes away. */
+const SPARE_CLOSE_MS = 5_000;
+
+// An orphan finalizes its recording and exits: nobody is left to report to. A spare closes what it
+// started for its next job (Xvfb would outlive it).
+process.on('disconnect', () => {
+  if (started) return void stop('Process killed');
+  setTimeout(() => process.exit(0), SPARE_CLOSE_MS).unref();
+  void import('./source/web/warm.ts').then((w) => w.releaseWarm()).finally(() => process.exit(0));
+});
 
 // A spare (the supervisor's handler_pool) loads the media modules now, before any job, so that the
-// job it is given starts on a warm process.
+// job it is given starts on a warm process; then, where asked, it starts a browser for a web job.
+let spareLoaded = false;
 if (process.env.EGRESS_HANDLER_SPARE === '1') {
   void (async () => {
     await import('@livekit/rtc-node');
     await import('./controller/controller.ts');
-    if (!started) await send({ type: 'warm' });
+    if (started) return;
+    spareLoaded = true;
+    await send({ type: 'warm' });
+    await startSpareBrowser();
   })();
+}
+
+/** Once both the modules are loaded and `prewarm` came (which may be after: loading keeps the process busy). */
+async function startSpareBrowser(): Promise<void> {
+  const config = prewarmConfig;
+  if (!spareLoaded || !config || started) return;
+  prewarmConfig = undefined;
+  const { prewarm } = await import('./source/web/warm.ts');
+  if (started) return;
+  const log = createLogger({ level: config.logging.level, json: config.logging.json, fields: { spare: String(process.pid) } });
+  prewarm(config, log, (p) => void send({ type: 'process', process: p }));
 }
 process.on('SIGINT', () => stop('Process killed'));
 
@@ -106,6 +136,8 @@ async function finishJob(final: EgressInfo, scratch: string, journal: JournalWri
 
 async function run(requestB64: string, plan: PipelineConfig, config: Extract<SupervisorMessage, { type: 'start' }>['config']): Promise<void> {
   const req = StartEgressRequest.fromBinary(Buffer.from(requestB64, 'base64'));
+  // A spare's browser serves web jobs only: any other job frees it at once.
+  if (process.env.EGRESS_HANDLER_SPARE === '1' && plan.source.type !== 'web') void import('./source/web/warm.ts').then((w) => w.releaseWarm());
   // Before any await: StartEgress is answered without waiting for this process, so a StopEgress may
   // come at once, and stop() answers it from this.
   const info = startingInfo(req, nowNs());

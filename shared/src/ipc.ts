@@ -39,7 +39,9 @@ export type SupervisorMessage =
   | { type: 'start'; request: string; config: Config; plan: PipelineConfig }
   | { type: 'stop'; id: number; reason: string }
   | { type: 'updateStream'; id: number; add: string[]; remove: string[] }
-  | { type: 'inspect'; id: number };
+  | { type: 'inspect'; id: number }
+  /** To a spare on a node that serves web sources: start a browser for the next web job (source/web/warm.ts). */
+  | { type: 'prewarm'; config: Config };
 
 /** Handler → supervisor. */
 export type HandlerMessage =

@@ -7,8 +7,11 @@
 // local user. User mode as root only warns ("not intended to be run as root") and puts its socket in
 // a private /tmp/pulse-* directory that clients with the same HOME find through ~/.config/pulse.
 // It is daemonized, so it outlives the handler that happened to start it and serves every job.
+import { spawn } from 'node:child_process';
 import { execa } from 'execa';
+import type { ProcessReport } from './ipc.ts';
 import { errors } from './errors.ts';
+import { processAlive } from './scratch.ts';
 
 /** Egress ids start with this (`EG_…`): sinks so named are the egress's, whoever created them. */
 const EGRESS_SINK_PREFIX = 'EG_';
@@ -40,24 +43,58 @@ export async function loadNullSink(name: string): Promise<NullSink> {
   return { name, module, monitor: `${name}.monitor` };
 }
 
+/**
+ * A null sink that nothing plays into renders in blocks as long as its maximum latency (2 s), and a
+ * recording started on its monitor gets its first samples only when the current block ends: gst's
+ * pulsesrc, and so the pipeline's PLAYING, came 0.5-2 s late (measured: 2.04 s on a sink idle for
+ * 8 s, 51 ms with this held). A reader asking for 10 ms keeps the blocks short until the
+ * recording's own stream is on the monitor; `stop()` then.
+ */
+export function holdLowLatency(monitor: string, report: (p: ProcessReport) => void): { stop(): void } {
+  const args = ['--latency-msec=10', `--device=${monitor}`, '--raw', '/dev/null'];
+  const child = spawn('parec', args, { stdio: 'ignore', detached: true });
+  child.on('error', () => undefined);
+  if (child.pid !== undefined) report({ pid: child.pid, pgid: child.pid, name: 'parec', commandLine: ['parec', ...args].join(' ') });
+  return { stop: () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')) };
+}
+
 export async function unloadModule(module: number): Promise<void> {
   await pactl(['unload-module', String(module)]);
 }
 
-/** The null sinks of egresses now loaded: their module and egress id. */
-export async function egressSinks(): Promise<{ module: number; egressId: string }[]> {
+/**
+ * A spare handler's sink (handler_pool.browser), loaded before its job is known: named after the
+ * handler's pid, it stays that job's sink.
+ */
+const SPARE_SINK_PREFIX = 'egress_spare_';
+export const spareSinkName = (pid: number): string => `${SPARE_SINK_PREFIX}${pid}`;
+
+/** A sink this egress loaded: an egress's (named after it), or a spare handler's (named after its pid). */
+export interface OwnedSink {
+  module: number;
+  egressId?: string;
+  pid?: number;
+}
+
+/** The null sinks of egresses and spare handlers now loaded. */
+export async function egressSinks(): Promise<OwnedSink[]> {
   const r = await pactl(['list', 'short', 'modules']);
   if (r.exitCode !== 0) return [];
-  return r.stdout.split('\n').flatMap((line) => {
+  return r.stdout.split('\n').flatMap((line): OwnedSink[] => {
     const [index, name, args = ''] = line.split('\t');
     const sink = /(?:^|\s)sink_name=(\S+)/.exec(args)?.[1];
-    return name === 'module-null-sink' && sink?.startsWith(EGRESS_SINK_PREFIX) ? [{ module: Number(index), egressId: sink }] : [];
+    if (name !== 'module-null-sink' || !sink) return [];
+    if (sink.startsWith(EGRESS_SINK_PREFIX)) return [{ module: Number(index), egressId: sink }];
+    const pid = sink.startsWith(SPARE_SINK_PREFIX) ? Number(sink.slice(SPARE_SINK_PREFIX.length)) : NaN;
+    return Number.isInteger(pid) ? [{ module: Number(index), pid }] : [];
   });
 }
 
-/** Unloads the sink of `egressId`, if one is loaded (its handler died before it could). */
-export async function unloadEgressSink(egressId: string): Promise<void> {
-  for (const s of await egressSinks()) if (s.egressId === egressId) await unloadModule(s.module);
+/** Unloads the sink of a handler that died before it could: its egress's, or the one it loaded as a spare. */
+export async function unloadEgressSink(owner: { egressId?: string; pid?: number }): Promise<void> {
+  for (const s of await egressSinks()) {
+    if ((owner.egressId !== undefined && s.egressId === owner.egressId) || (owner.pid !== undefined && s.pid === owner.pid)) await unloadModule(s.module);
+  }
 }
 
 /**
@@ -70,19 +107,20 @@ export class SinkReaper {
 
   constructor(private readonly graceMs: number) {}
 
-  /** Returns the egress ids whose sinks it unloaded. */
-  async sweep(running: (egressId: string) => boolean, now = Date.now()): Promise<string[]> {
+  /** Returns the owners (egress ids, `pid <n>` for spares) whose sinks it unloaded. */
+  async sweep(running: (egressId: string) => boolean, now = Date.now(), isAlive = processAlive): Promise<string[]> {
     const sinks = await egressSinks();
     const reaped: string[] = [];
     const seen = new Set<string>();
     for (const s of sinks) {
-      if (running(s.egressId)) continue;
-      seen.add(s.egressId);
-      const since = this.orphanSince.get(s.egressId) ?? now;
-      this.orphanSince.set(s.egressId, since);
+      const owner = s.egressId ?? `pid ${s.pid}`;
+      if (s.egressId !== undefined ? running(s.egressId) : isAlive(s.pid!)) continue;
+      seen.add(owner);
+      const since = this.orphanSince.get(owner) ?? now;
+      this.orphanSince.set(owner, since);
       if (now - since < this.graceMs) continue;
       await unloadModule(s.module);
-      reaped.push(s.egressId);
+      reaped.push(owner);
     }
     for (const id of this.orphanSince.keys()) if (!seen.has(id) || reaped.includes(id)) this.orphanSince.delete(id);
     return reaped;

@@ -147,8 +147,13 @@ export async function isSilent(path: string): Promise<boolean> {
 const GRAY_W = 64;
 const GRAY_H = 36;
 const GRAY_SIZE = GRAY_W * GRAY_H;
-/** Mean absolute per-pixel difference (0..255) above which two frames count as different. */
-const CHANGE_THRESHOLD = 1;
+// Two frames differ visibly when a few of their gray pixels changed clearly. Not a mean over the
+// frame: a grid tile's marker bar moving one step changes ~0.9 luma levels of the whole frame's
+// mean, under any threshold above codec noise, so a moving grid counted as half frozen.
+/** Luma levels (0..255) by which a gray pixel must change to count. */
+const PIXEL_CHANGE = 10;
+/** Gray pixels that must change for two frames to differ. */
+const CHANGED_PIXELS = 4;
 /** Mean luma (full-range 0..255 gray) of a "white" frame. */
 const FLASH_LUMA = 200;
 // The publisher's markers are 100 ms long, once a second.
@@ -158,8 +163,8 @@ const MARKER_MAX_S = 0.3;
 interface GrayFrameStats {
   time: number;
   meanLuma: number;
-  /** mean absolute difference to the previous frame; Infinity for the first */
-  diff: number;
+  /** gray pixels changed by more than PIXEL_CHANGE since the previous frame; Infinity for the first */
+  changed: number;
 }
 
 async function grayFrameStats(path: string): Promise<GrayFrameStats[]> {
@@ -186,13 +191,13 @@ async function grayFrameStats(path: string): Promise<GrayFrameStats[]> {
       const frame = pending.subarray(0, GRAY_SIZE);
       pending = pending.subarray(GRAY_SIZE);
       let sum = 0;
-      let diff = 0;
+      let changed = 0;
       for (let i = 0; i < GRAY_SIZE; i++) {
         const v = frame[i]!;
         sum += v;
-        if (previous) diff += Math.abs(v - previous[i]!);
+        if (previous && Math.abs(v - previous[i]!) > PIXEL_CHANGE) changed++;
       }
-      stats.push({ meanLuma: sum / GRAY_SIZE, diff: previous ? diff / GRAY_SIZE : Infinity });
+      stats.push({ meanLuma: sum / GRAY_SIZE, changed: previous ? changed : Infinity });
       previous = Buffer.from(frame);
     }
   });
@@ -213,6 +218,8 @@ export interface VideoChanges {
   frames: number;
   /** frames that differ visibly from the previous one (the first frame counts); 1 for a frozen video */
   distinctFrames: number;
+  /** distinct frames in each whole second of the video, to tell a slow picture from one that stalls */
+  perSecond: number[];
 }
 
 /** Mean luma (full-range gray) below which a frame counts as black. */
@@ -251,7 +258,7 @@ export async function frozenSpells(path: string, minSeconds = 0.5): Promise<Spel
   const spells: Spell[] = [];
   let since = stats[0]?.time ?? 0;
   for (const s of stats) {
-    if (s.diff <= CHANGE_THRESHOLD) continue;
+    if (s.changed < CHANGED_PIXELS) continue;
     if (s.time - since >= minSeconds) spells.push({ start: since, end: s.time });
     since = s.time;
   }
@@ -262,7 +269,14 @@ export async function frozenSpells(path: string, minSeconds = 0.5): Promise<Spel
 
 export async function videoChanges(path: string): Promise<VideoChanges> {
   const stats = await grayFrameStats(path);
-  return { frames: stats.length, distinctFrames: stats.filter((s) => s.diff > CHANGE_THRESHOLD).length };
+  const distinct = stats.filter((s) => s.changed >= CHANGED_PIXELS);
+  const perSecond: number[] = [];
+  for (const s of distinct) {
+    const second = Math.max(0, Math.floor(s.time - (stats[0]?.time ?? 0)));
+    while (perSecond.length <= second) perSecond.push(0);
+    perSecond[second]!++;
+  }
+  return { frames: stats.length, distinctFrames: distinct.length, perSecond };
 }
 
 /**

@@ -1,10 +1,12 @@
 // One egress driven the way a user drives it: started through livekit-server-sdk, recorded while
 // `during` runs, stopped, and waited for until it ends. Times are wall-clock ms, so outputs can be
 // compared with what really happened.
+import { readFileSync } from 'node:fs';
 import { EgressStatus, type EgressInfo, type FileInfo } from '@livekit/protocol';
 import type { EgressClient } from 'livekit-server-sdk';
 import type { Test } from 'tap';
-import { audioLevel, probe, videoChanges } from '../rig/probe.ts';
+import { checkPlaylist } from '../rig/hls-check.ts';
+import { audioLevel, probe, videoChanges, type ProbeResult } from '../rig/probe.ts';
 import { waitFor } from './wait.ts';
 
 export interface EgressRun {
@@ -76,6 +78,18 @@ export function fileOf(t: Test, run: EgressRun): FileInfo {
   const f = run.final.fileResults[0];
   t.ok(f, 'a file result');
   return f!;
+}
+
+/** The run's HLS output: four segments or more, an ended playlist that lists them all and plays as H.264 + AAC. */
+export async function checkSegments(t: Test, run: EgressRun): Promise<{ playlist: string; info: ProbeResult } | undefined> {
+  const seg = run.final.segmentResults[0];
+  t.ok(seg && seg.segmentCount >= 4n, `segments recorded (${seg?.segmentCount})`);
+  if (!seg) return undefined;
+  const playlist = checkPlaylist(readFileSync(seg.playlistLocation, 'utf8'), { ended: true });
+  t.equal(playlist.segments.length, Number(seg.segmentCount), 'the playlist lists every segment');
+  const info = await probe(seg.playlistLocation);
+  t.same(info.streams.map((s) => s.codecName).sort(), ['aac', 'h264'], 'the playlist plays, H.264 + AAC');
+  return { playlist: seg.playlistLocation, info };
 }
 
 /** An H.264 composite: codecs, size, rate, duration, audio not silent, video changing. Returns the file's path. */

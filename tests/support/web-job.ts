@@ -26,6 +26,18 @@ export const jobProcesses = (debugPort: number, egressId: string): Promise<JobDe
 /** The null sinks loaded now, as `pactl list short modules` lines. */
 export const egressSinks = async (): Promise<string[]> => (await execa('pactl', ['list', 'short', 'modules'])).stdout.split('\n').filter((l) => l.includes('module-null-sink'));
 
+/**
+ * The names a job's null sink may have: its egress id, or, when the job took the browser its spare
+ * handler had started (handler_pool.browser), that handler's (`egress_spare_<pid>`).
+ */
+export function sinkNames(egressId: string, detail: JobDetail): string[] {
+  const handler = detail.processes.find((p) => p.name === 'handler')?.pid;
+  return [egressId, ...(handler === undefined ? [] : [`egress_spare_${handler}`])];
+}
+
+/** Whether one of the `pactl` module lines loads a sink of one of these names. */
+export const hasSink = (lines: string[], names: string[]): boolean => lines.some((l) => names.some((n) => new RegExp(`sink_name=${n}(\\s|$)`).test(l)));
+
 /** Everything the job started is gone: its processes (and their groups) and its null sink. */
 export async function checkFreed(t: Test, egressId: string, detail: JobDetail): Promise<void> {
   await waitFor(`${egressId}'s processes to go`, async () => (detail.processes.every((p) => !isAlive(p.pid)) ? true : undefined), 15_000).catch(() => undefined);
@@ -40,6 +52,7 @@ export async function checkFreed(t: Test, egressId: string, detail: JobDetail): 
   await waitFor('their groups to empty', async () => ((await inGroups()).length ? undefined : true), 10_000).catch(() => undefined);
   t.same(await inGroups(), [], 'no process of their groups is left');
   // A killed handler's sink is unloaded by the supervisor, a moment after it hears of the death.
-  await waitFor('the sink to go', async () => ((await egressSinks()).some((l) => l.includes(egressId)) ? undefined : true), 10_000).catch(() => undefined);
-  t.notOk((await egressSinks()).some((l) => l.includes(egressId)), 'its null sink is unloaded');
+  const names = sinkNames(egressId, detail);
+  await waitFor('the sink to go', async () => (hasSink(await egressSinks(), names) ? undefined : true), 10_000).catch(() => undefined);
+  t.notOk(hasSink(await egressSinks(), names), `its null sink (${names.join(' or ')}) is unloaded`);
 }

@@ -60,6 +60,7 @@ const DEFAULTS: Config = {
   tmpMaxAgeMs: 86_400_000,
   pulseSinkReapGraceSec: 30,
   handlerPoolIdle: 1,
+  handlerPoolBrowser: true,
   remuxTracks: false,
   httpBindAddress: '0.0.0.0',
   testOverrides: {},

@@ -268,7 +268,7 @@ const CONFIG: Config = {
     maxPulseClients: 60, cpuKillGraceSec: 30,
   },
   sessionLimits: { fileOutputMaxDurationMs: 0, fileOutputMaxSize: 0, streamOutputMaxDurationMs: 0, segmentOutputMaxDurationMs: 0, imageOutputMaxDurationMs: 0 },
-  debug: { enableProfiling: false }, drainTimeoutMs: 0, tmpMaxAgeMs: 0, pulseSinkReapGraceSec: 30, handlerPoolIdle: 1, remuxTracks: false, testOverrides: {},
+  debug: { enableProfiling: false }, drainTimeoutMs: 0, tmpMaxAgeMs: 0, pulseSinkReapGraceSec: 30, handlerPoolIdle: 1, handlerPoolBrowser: true, remuxTracks: false, testOverrides: {},
 };
 const cfg = (over: Partial<Config> = {}): Config => ({ ...CONFIG, ...over });
 

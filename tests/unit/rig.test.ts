@@ -183,7 +183,13 @@ t.test('probe and media checkers', async (t) => {
   t.equal(moving.frames, 120);
   t.ok(moving.distinctFrames > 100, `testsrc2 changes (${moving.distinctFrames}/${moving.frames})`);
   const frozen = await videoChanges(frozenSilent);
-  t.same(frozen, { frames: 90, distinctFrames: 1 }, 'smptebars is frozen');
+  t.same(frozen, { frames: 90, distinctFrames: 1, perSecond: [1] }, 'smptebars is frozen');
+  // A grid tile's marker bar (40 px, 8 px a frame, on a 1280x720 frame): a small part of the
+  // picture moving is motion, though the frame's mean hardly changes.
+  const tile = join(tmp, 'tile.mp4');
+  await ffmpeg('-f', 'lavfi', '-i', "color=c=0x202020:s=1280x720:r=30:d=2[bg];color=c=0xb4b4b4:s=40x360:r=30[bar];[bg][bar]overlay=x='mod(n*8,640)':y=180:eval=frame:shortest=1", '-c:v', 'libx264', '-pix_fmt', 'yuv420p', tile);
+  const bar = await videoChanges(tile);
+  t.same(bar, { frames: 60, distinctFrames: 60, perSecond: [30, 30] }, `a small bar moving counts on every frame (${bar.distinctFrames}/${bar.frames})`);
   await t.rejects(videoChanges(tone), /matches no streams/, 'audio-only file has no video to check');
 
   const flashes = await flashTimes(av);

@@ -184,6 +184,12 @@ export interface Config {
   /** Handler processes kept started and warm for the next jobs (handler_pool.idle); 0: each job forks its own. */
   handlerPoolIdle: number;
   /**
+   * handler_pool.browser: on a node that serves web sources, each spare also starts a display, a null
+   * sink and Chromium for the default 1280x720 page, which the next web job of that size and flags
+   * takes instead of launching its own (source/web/warm.ts).
+   */
+  handlerPoolBrowser: boolean;
+  /**
    * remux_tracks: a track egress to a file writes the track's RTP as it was published, with no decoding
    * (source/rtp/). Off by default for now: a track whose resolution changes mid-way keeps its frames'
    * sizes (WebM) or fails the muxer (MP4), where the decoding path scales every frame to the first one's.

@@ -191,6 +191,7 @@ function toConfig(raw: RawConfig, warnings: string[], env: NodeJS.ProcessEnv): C
     tmpMaxAgeMs: ms(raw.tmp_max_age) ?? 86_400_000,
     pulseSinkReapGraceSec: raw.pulse_sink_reap_grace_sec ?? 30,
     handlerPoolIdle: raw.handler_pool?.idle ?? 1,
+    handlerPoolBrowser: raw.handler_pool?.browser ?? true,
     remuxTracks: raw.remux_tracks ?? false,
     ...(raw.s3_assume_role_key || raw.s3_assume_role_arn
       ? {

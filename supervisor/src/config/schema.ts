@@ -129,7 +129,7 @@ export interface RawConfig extends RawProviders {
   cpu_cost?: RawCpuCost;
   session_limits?: RawSessionLimits;
   debug?: RawDebug;
-  handler_pool?: { idle?: number };
+  handler_pool?: { idle?: number; browser?: boolean };
   remux_tracks?: boolean;
 }
 
@@ -255,6 +255,7 @@ export const configSchema: SchemaObject = {
     remux_tracks: bool,
     handler_pool: block({
       idle: { type: 'integer', minimum: 0, maximum: 8, 'x-message': 'must be a whole number of spare handlers, 0 to 8' },
+      browser: bool,
     }),
     debug: block({
       enable_profiling: bool, prefix: str, path_prefix: str, generate_presigned_url: bool, ...providers,

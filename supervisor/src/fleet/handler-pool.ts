@@ -2,12 +2,19 @@
 // loaded, waiting for a job, so that a job skips the fork and the module loading (livekit/agents-js
 // keeps num_idle_processes the same way). A job takes one and a new spare starts behind it, once the
 // job is under way. A spare that dies is replaced; one whose memory grows past the limit while idle
-// is recycled.
+// is recycled. On a node that serves web sources, a spare also starts a browser for the next web job
+// (handler_pool.browser, handler/src/source/web/warm.ts): what it starts is reported here, and goes
+// with the spare, to its job or to its end.
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { HandlerMessage } from '@egress/shared/ipc.ts';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '@egress/shared/config/types.ts';
+import type { HandlerMessage, ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
-import { forkHandler } from './handler-process.ts';
+import { unloadEgressSink } from '@egress/shared/pulse.ts';
+import { processAlive, spareOfDir, spareScratch } from '@egress/shared/scratch.ts';
+import { forkHandler, killGroups } from './handler-process.ts';
 
 /** An idle spare above this is recycled: a warm process should not carry a leak into a job. */
 export const SPARE_MAX_RSS_BYTES = 400 * 1024 ** 2;
@@ -20,15 +27,22 @@ const RESPAWN_DELAY_MS = 2_000;
  */
 export const REFILL_DELAY_MS = 5_000;
 
-interface Spare {
+/** A spare as a job takes it: the process, and what it started before the job. */
+export interface Spare {
   child: ChildProcess;
+  processes: ProcessReport[];
+}
+
+interface PoolSpare extends Spare {
   warm: boolean;
+  /** Settles once what the spare left behind is removed (after it exited). */
+  cleaned?: Promise<void>;
   onMessage(m: HandlerMessage): void;
   onExit(): void;
 }
 
 export class HandlerPool {
-  private readonly spares: Spare[] = [];
+  private readonly spares: PoolSpare[] = [];
   private closed = false;
   private recycleTimer?: NodeJS.Timeout;
   private respawnTimer?: NodeJS.Timeout;
@@ -37,17 +51,20 @@ export class HandlerPool {
   constructor(
     private readonly size: number,
     private readonly log: Logger,
+    /** Sent to each spare (`prewarm`) when it should start a browser; its tmp_dir holds the spare's scratch. */
+    private readonly browserConfig?: Config,
     private readonly maxRssBytes = SPARE_MAX_RSS_BYTES,
   ) {}
 
   start(): void {
     if (this.size <= 0) return;
+    void this.removeDeadSparesScratch();
     this.fill();
     this.recycleTimer = setInterval(() => this.recycle(), RECYCLE_CHECK_MS);
   }
 
   /** A spare for a job (a warm one first), now the caller's; undefined when there is none. */
-  take(): ChildProcess | undefined {
+  take(): Spare | undefined {
     const alive = this.spares.filter((s) => s.child.exitCode === null && s.child.signalCode === null);
     const spare = alive.find((s) => s.warm) ?? alive[0];
     if (!spare) return undefined;
@@ -56,24 +73,27 @@ export class HandlerPool {
     spare.child.off('exit', spare.onExit);
     clearTimeout(this.refillTimer);
     this.refillTimer = setTimeout(() => this.fill(), REFILL_DELAY_MS);
-    return spare.child;
+    return { child: spare.child, processes: spare.processes };
   }
 
   private fill(): void {
     while (!this.closed && this.spares.length < this.size) this.spares.push(this.spawn());
   }
 
-  private spawn(): Spare {
+  private spawn(): PoolSpare {
     const child = forkHandler({ EGRESS_HANDLER_SPARE: '1' });
-    const spare: Spare = {
+    const spare: PoolSpare = {
       child,
+      processes: [],
       warm: false,
       onMessage: (m) => {
         if (m.type === 'warm') spare.warm = true;
+        if (m.type === 'process') spare.processes.push(m.process);
       },
       onExit: () => {
         const i = this.spares.indexOf(spare);
         if (i >= 0) this.spares.splice(i, 1);
+        spare.cleaned = this.cleanUp(spare);
         if (this.closed) return;
         this.log.warn('spare handler exited; starting another', { pid: child.pid, code: child.exitCode, signal: child.signalCode });
         clearTimeout(this.respawnTimer);
@@ -82,7 +102,27 @@ export class HandlerPool {
     };
     child.on('message', spare.onMessage);
     child.once('exit', spare.onExit);
+    if (this.browserConfig) child.send({ type: 'prewarm', config: this.browserConfig });
     return spare;
+  }
+
+  /** Scratch left by spares of an earlier node that was killed (their pids are gone). */
+  private async removeDeadSparesScratch(): Promise<void> {
+    if (!this.browserConfig) return;
+    const tmpDir = this.browserConfig.tmpDir;
+    for (const name of await readdir(tmpDir).catch(() => [])) {
+      const pid = spareOfDir(name);
+      if (pid !== undefined && !processAlive(pid)) await rm(path.join(tmpDir, name), { recursive: true, force: true });
+    }
+  }
+
+  /** What a spare that died before any job had started: its browser's groups, its sink, its scratch. */
+  private async cleanUp(spare: PoolSpare): Promise<void> {
+    if (!this.browserConfig) return;
+    killGroups(spare.processes);
+    const pid = spare.child.pid!;
+    await unloadEgressSink({ pid }).catch((err: Error) => this.log.warn("could not unload a spare handler's null sink", { pid, error: err.message }));
+    await rm(spareScratch(this.browserConfig.tmpDir, pid), { recursive: true, force: true });
   }
 
   private recycle(): void {
@@ -104,8 +144,8 @@ export class HandlerPool {
       this.spares.splice(0).map(
         (s) =>
           new Promise<void>((resolve) => {
-            if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve();
-            s.child.once('exit', () => resolve());
+            if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve(s.cleaned);
+            s.child.once('exit', () => resolve(s.cleaned));
             s.child.kill('SIGKILL');
           }),
       ),

@@ -10,6 +10,7 @@ import { HEARTBEAT_INTERVAL_MS, type HandlerMessage, type OutputReport, type Pro
 import type { Logger } from '@egress/shared/logging.ts';
 import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
 import { unloadEgressSink } from '@egress/shared/pulse.ts';
+import type { Spare } from './handler-pool.ts';
 import { handlerEntry, TSX_EXEC_ARGV } from './tsx.ts';
 
 const HANDLER_MAIN = handlerEntry('main');
@@ -49,6 +50,17 @@ export interface HandlerEvents {
 
 type Reply = Extract<HandlerMessage, { type: 'reply' }>;
 
+/** SIGKILLs the process group of each report. */
+export function killGroups(processes: readonly ProcessReport[]): void {
+  for (const p of processes) {
+    try {
+      process.kill(-p.pgid, 'SIGKILL');
+    } catch {
+      // Already gone: nothing left to kill.
+    }
+  }
+}
+
 export class HandlerProcess {
   readonly processes: ProcessReport[] = [];
   readonly outputs: OutputReport[] = [];
@@ -71,10 +83,12 @@ export class HandlerProcess {
     private readonly log: Logger,
     private readonly events: HandlerEvents,
     /** A spare from the handler pool, already started (and usually warm); else one is forked now. */
-    spare?: ChildProcess,
+    spare?: Spare,
   ) {
-    this.child = spare ?? forkHandler({ EGRESS_ID: egressId });
+    this.child = spare?.child ?? forkHandler({ EGRESS_ID: egressId });
     this.processes.push({ pid: this.child.pid!, pgid: this.child.pid!, name: 'handler', commandLine: `handler ${egressId}` });
+    // What the spare started before its job (handler_pool.browser: Xvfb, Chromium) goes with the job.
+    this.processes.push(...(spare?.processes ?? []));
 
     // StartEgress does not wait for `ready`: a handler that never sends it is killed, and its death
     // is reported as any other (exited).
@@ -89,8 +103,11 @@ export class HandlerProcess {
         for (const call of this.calls.values()) call.reject(new EgressError('not_found', 'egress not found'));
         this.calls.clear();
         if (this.finishedInfo) return resolve({ kind: 'finished', info: this.finishedInfo });
-        // A web job's null sink outlives its killed handler (PulseAudio modules are not per client).
-        if (plan.source.type === 'web') void unloadEgressSink(egressId).catch((err: Error) => this.log.warn('could not unload the null sink', { egressId, error: err.message }));
+        // A web job's null sink outlives its killed handler (PulseAudio modules are not per client),
+        // as does the one a spare loaded before its job.
+        if (plan.source.type === 'web' || spare?.processes.length) {
+          void unloadEgressSink({ egressId, pid: this.child.pid }).catch((err: Error) => this.log.warn('could not unload the null sink', { egressId, error: err.message }));
+        }
         const how = signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
         resolve({ kind: 'died', reason: this.killReason ? `${this.killReason} (${how})` : `handler process died: ${how}` });
       });
@@ -190,13 +207,7 @@ export class HandlerProcess {
   }
 
   private killGroups(): void {
-    for (const p of this.processes) {
-      try {
-        process.kill(-p.pgid, 'SIGKILL');
-      } catch {
-        // Already gone: nothing left to kill.
-      }
-    }
+    killGroups(this.processes);
   }
 
   private send(m: SupervisorMessage): boolean {

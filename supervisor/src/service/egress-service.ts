@@ -70,10 +70,10 @@ export class EgressService implements NodeView {
     // Spare handlers are charged what they use, as any process of the node: their memory (measured
     // free memory) and their CPU (the measured load; under a quota, the node's own use). Idle, that
     // is memory only; a fixed CPU charge would break exact packing (two 0.5-core jobs on one core).
-    this.pool = new HandlerPool(config.handlerPoolIdle, log);
+    this.web = new WebHost(config, log);
+    this.pool = new HandlerPool(config.handlerPoolIdle, log, this.web.served.web && config.handlerPoolBrowser ? config : undefined);
     this.admission = new Admission(config.cpuCost, this.monitor, { holdReservations: config.testOverrides.holdReservations, capacity: resources.cpus });
     this.overload = new OverloadGuard(config.cpuCost.maxCpuUtilization, config.cpuCost.cpuKillGraceSec * 1000);
-    this.web = new WebHost(config, log);
   }
 
   async start(): Promise<void> {

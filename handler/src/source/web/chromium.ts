@@ -47,8 +47,13 @@ export interface ChromiumOptions {
 export type PageSignal = 'start' | 'end';
 
 export interface Chromium {
-  /** Loads `url` (a new tab per attempt); throws the reference's page load and template errors. */
-  load(url: string): Promise<void>;
+  /**
+   * Loads `url` (a new tab per attempt); throws the reference's page load and template errors. `log`
+   * is the job's (a spare's browser is launched before its job is known).
+   */
+  load(url: string, log: Logger): Promise<void>;
+  /** Opens `url` in the first tab with nothing listening, to have its files cached; never throws. */
+  preload(url: string): Promise<void>;
   /** START_RECORDING / END_RECORDING, from any page of this browser. */
   onSignal(cb: (s: PageSignal) => void): void;
   /** The page crashed or the browser went away while it was not being closed. */
@@ -143,13 +148,13 @@ export async function launchChromium(o: ChromiumOptions): Promise<Chromium> {
     }
     if (signal) for (const l of listeners) l(signal);
   };
-  const watch = (page: Page) => {
+  const watch = (page: Page, log: Logger) => {
     page.on('console', (m) => void onConsole(m));
     page.on('crash', () => closing || die(errors.pageCrashed()));
-    page.on('pageerror', (e) => o.log.debug('page error', { error: e.message }));
+    page.on('pageerror', (e) => log.debug('page error', { error: e.message }));
   };
 
-  const load = async (url: string) => {
+  const load = async (url: string, log: Logger) => {
     let last: EgressError = errors.pageLoad('timed out');
     let page: Page | undefined = context.pages()[0];
     for (let attempt = 1; attempt <= PAGE_LOAD_ATTEMPTS; attempt++) {
@@ -158,7 +163,7 @@ export async function launchChromium(o: ChromiumOptions): Promise<Chromium> {
         page = undefined;
       }
       page ??= await context.newPage();
-      watch(page);
+      watch(page, log);
       try {
         const response = await page.goto(url, { timeout: PAGE_LOAD_TIMEOUT_MS, waitUntil: 'load' });
         if (response && response.status() >= 400) throw errors.pageLoad(response.statusText() || String(response.status()));
@@ -168,7 +173,7 @@ export async function launchChromium(o: ChromiumOptions): Promise<Chromium> {
         if (err instanceof pwErrors.TimeoutError) last = errors.pageLoad('timed out');
         else if (net && RETRYABLE.has(net)) last = errors.pageLoad(net);
         else throw errors.pageLoad(net ?? err.message.split('\n')[0]!);
-        o.log.warn('page load failed, retrying', { attempt, error: last.message });
+        log.warn('page load failed, retrying', { attempt, error: last.message });
         continue;
       }
       const text = await page.$eval('div.error', (el) => (el as unknown as { innerText: string }).innerText).catch(() => '');
@@ -180,6 +185,9 @@ export async function launchChromium(o: ChromiumOptions): Promise<Chromium> {
 
   return {
     load,
+    preload: async (url) => {
+      await context.pages()[0]?.goto(url, { timeout: PAGE_LOAD_TIMEOUT_MS, waitUntil: 'load' }).catch(() => undefined);
+    },
     onSignal: (cb) => void listeners.push(cb),
     died,
     close: async () => {

@@ -2,18 +2,17 @@
 // showing the page in them, and the page's start and end signals. gst captures the display and
 // the sink's monitor itself (pipeline/encode.ts); nothing goes through Node.
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Config } from '@egress/shared/config/types.ts';
 import { EgressError } from '@egress/shared/errors.ts';
 import type { ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import type { PipelineConfig } from '@egress/shared/plan/pipeline-config.ts';
-import { ensurePulse, loadNullSink, unloadModule, type NullSink } from '@egress/shared/pulse.ts';
 import type { CaptureInput } from '../../pipeline/encode.ts';
 import type { CaptureSource } from '../source.ts';
-import { chromeFlags } from './chrome-flags.ts';
-import type { Chromium } from './chromium.ts';
-import { startDisplay, type Display } from './display.ts';
+import { hostKey, startPageHost, type PageHost } from './page-host.ts';
 import { pageUrl, type WebSourceConfig } from './page-url.ts';
+import { takeWarm } from './warm.ts';
 
 /** The screen of an audio-only page: it is rendered but not recorded. */
 const AUDIO_ONLY_SCREEN = { width: 1280, height: 720, depth: 24 };
@@ -35,9 +34,7 @@ export class WebSource implements CaptureSource {
   readonly ended: Promise<{ reason: string; error?: EgressError }>;
   private start!: () => void;
   private end!: (e: { reason: string; error?: EgressError }) => void;
-  private sink?: Promise<NullSink>;
-  private display?: Promise<Display>;
-  private browser?: Promise<Chromium>;
+  private host?: Promise<PageHost>;
   private closing?: Promise<void>;
 
   constructor(private readonly o: WebSourceOptions) {
@@ -47,36 +44,33 @@ export class WebSource implements CaptureSource {
 
   async prepare(): Promise<CaptureInput> {
     const { plan, source, config } = this.o;
+    const t0 = performance.now();
     const screen = plan.video ? { width: plan.video.width, height: plan.video.height, depth: plan.video.depth } : AUDIO_ONLY_SCREEN;
-    // The sink, the display and loading playwright-core (~0.5 s, ~85 MB: only web jobs load it) do
-    // not depend on each other; close() waits for whichever started.
-    const playwright = import('./chromium.ts');
-    this.sink = ensurePulse().then(() => loadNullSink(plan.egressId));
-    this.display = startDisplay(screen, this.o.report);
-    const [sink, display, { launchChromium }] = await Promise.all([this.sink, this.display, playwright]);
+    let warm = false;
+    this.host = takeWarm(hostKey(config, screen)).then((spare) =>
+      spare
+        ? ((warm = true), spare)
+        : startPageHost({ screen, config, sinkName: plan.egressId, userDataDir: path.join(this.o.scratch, 'chromium'), log: this.o.log, report: this.o.report }),
+    );
+    const { sink, display, browser } = await this.host;
+    const hostMs = Math.round(performance.now() - t0);
     const url = pageUrl(source, source.template ? await this.o.room() : undefined);
     if (this.closing) throw new EgressError('aborted', 'web source closed while starting');
-    this.browser = launchChromium({
-      executablePath: config.chromePath,
-      args: chromeFlags({ ...screen, display: display.name, insecure: config.insecure, sandbox: config.enableChromeSandbox, extra: config.chromeFlags }),
-      sandbox: config.enableChromeSandbox,
-      display: display.name,
-      pulseSink: sink.name,
-      userDataDir: path.join(this.o.scratch, 'chromium'),
-      initScript: config.testOverrides.chromeInitScript,
-      log: this.o.log,
-      report: this.o.report,
-    });
-    const browser = await this.browser;
     browser.onSignal((s) => {
       if (s === 'start') this.start();
       else this.end({ reason: 'Source closed' });
     });
     void browser.died.then((error) => this.end({ reason: 'Failure', error }));
-    await browser.load(url);
-    this.o.log.info('page loaded', { display: display.name, sink: sink.name });
+    await browser.load(url, this.o.log);
+    // What request → ACTIVE is made of: the host (warm: taken from the spare), then the page.
+    this.o.log.info('page loaded', { display: display.name, sink: sink.name, warm, hostMs, loadMs: Math.round(performance.now() - t0) - hostMs });
     if (!source.awaitStartSignal) this.start();
     return { type: 'screen', display: display.name, pulseDevice: sink.monitor };
+  }
+
+  capturing(): Promise<void> {
+    void this.host?.then((h) => h.recording());
+    return Promise.resolve();
   }
 
   /** Also while prepare() runs: what it has started (or is starting) is stopped; a page still loading fails. */
@@ -86,9 +80,7 @@ export class WebSource implements CaptureSource {
   }
 
   private async stop(): Promise<void> {
-    const [browser, display, sink] = await Promise.allSettled([this.browser, this.display, this.sink]);
-    if (browser.status === 'fulfilled') await browser.value?.close();
-    if (display.status === 'fulfilled') await display.value?.close();
-    if (sink.status === 'fulfilled' && sink.value) await unloadModule(sink.value.module);
+    const host = await this.host?.catch(() => undefined);
+    await host?.close();
   }
 }
