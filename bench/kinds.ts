@@ -57,6 +57,8 @@ const WINDOW_MS = Number(process.env.BENCH_WINDOW_S ?? 30) * 1000;
 /** BENCH_ONLY: run only the jobs whose name contains one of its comma-separated parts (the baseline always runs, for the ratios). */
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const chosen = (name: string) => !ONLY || ONLY.some((part) => name.includes(part));
+/** BENCH_CHROME_FLAGS: a JSON object of extra chrome_flags, to measure a Chromium switch (`{"disable-gpu-compositing": true}`). */
+const EXTRA_CHROME_FLAGS = JSON.parse(process.env.BENCH_CHROME_FLAGS ?? '{}') as Record<string, string | boolean>;
 const RSS_SAMPLE_MS = 1_000;
 /** A quiet pause between jobs, so one job's tail is not in the next one's load average. */
 const SETTLE_MS = 5_000;
@@ -405,6 +407,7 @@ async function main(cleanups: (() => Promise<unknown> | unknown)[]): Promise<voi
       sdk_audio_room_composite_cpu_cost: cost,
     },
     ...LOOPBACK_CHROME,
+    chrome_flags: { ...LOOPBACK_CHROME.chrome_flags, ...EXTRA_CHROME_FLAGS },
   });
   let node = await startNode(d, nodeConfig(false));
   cleanups.push(() => node.stop());

@@ -4,7 +4,18 @@ import type { LogLevel } from './config/types.ts';
 export type Logger = winston.Logger;
 
 /** Logs go to stderr: a handler's stdout may carry media or parsed tool output. */
+// A log line that cannot be written (its reader gone: EPIPE) is dropped. Unhandled, the stream's
+// error became an uncaught exception, whose own log line failed the same way, and so on: a node
+// whose parent died spun a core at 100% and never ran its shutdown.
+let outputGuarded = false;
+function dropUnwritableOutput(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+}
+
 export function createLogger(opts: { level: LogLevel; json: boolean; fields?: Record<string, string>; file?: string }): Logger {
+  dropUnwritableOutput();
   const format = opts.json
     ? winston.format.combine(winston.format.timestamp(), winston.format.json())
     : winston.format.combine(

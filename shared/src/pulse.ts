@@ -8,7 +8,6 @@
 // a private /tmp/pulse-* directory that clients with the same HOME find through ~/.config/pulse.
 // It is daemonized, so it outlives the handler that happened to start it and serves every job.
 import { spawn } from 'node:child_process';
-import { execa } from 'execa';
 import type { ProcessReport } from './ipc.ts';
 import { errors } from './errors.ts';
 import { processAlive } from './scratch.ts';
@@ -16,13 +15,16 @@ import { processAlive } from './scratch.ts';
 /** Egress ids start with this (`EG_…`): sinks so named are the egress's, whoever created them. */
 const EGRESS_SINK_PREFIX = 'EG_';
 
-const pactl = (args: string[]) => execa('pactl', args, { reject: false, timeout: 10_000 });
+// execa is imported on first use: the supervisor imports this module on its way to ready, where
+// loading execa would cost it ~0.1 s.
+const run = async (file: string, args: string[], timeoutMs: number) => (await import('execa')).execa(file, args, { reject: false, timeout: timeoutMs });
+const pactl = (args: string[]) => run('pactl', args, 10_000);
 
 /** Starts a PulseAudio server unless one answers. Two callers at once are fine: the loser finds the winner's. */
 export async function ensurePulse(): Promise<void> {
   if ((await pactl(['info'])).exitCode === 0) return;
   // --daemonize=yes returns once the daemon is ready; no exit when idle, no exit on a client's request.
-  const started = await execa('pulseaudio', ['--daemonize=yes', '--exit-idle-time=-1', '--disallow-exit'], { reject: false, timeout: 15_000 });
+  const started = await run('pulseaudio', ['--daemonize=yes', '--exit-idle-time=-1', '--disallow-exit'], 15_000);
   if ((await pactl(['info'])).exitCode === 0) return;
   throw errors.launchPulse(started.stderr.trim().split('\n').pop() || `pulseaudio exited ${started.exitCode}`);
 }

@@ -40,4 +40,13 @@ export async function serve(config: Config, warnings: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('drain'));
   process.on('SIGINT', () => void shutdown('stop'));
+  // Started by a Node parent over an IPC channel (a test rig, a process manager): when the parent
+  // dies, the node stops with it rather than serve on, unseen, and take jobs meant for others.
+  if (process.channel) {
+    process.channel.unref();
+    process.on('disconnect', () => {
+      log.warn('the parent process is gone');
+      void shutdown('stop');
+    });
+  }
 }

@@ -5,8 +5,10 @@
 // were; the recovery handler finalizes them).
 import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
 import { ownProcesses, sampleProcesses } from '../../supervisor/src/admission/proc.ts';
@@ -101,4 +103,22 @@ t.test('the whole node SIGKILLed at once (supervisor, handlers, gst): the next n
     const final = await checkReported(t, id, next);
     t.match(final.details, /recovered after node restart; 1 output\(s\) recovered/, final.details);
   }
+});
+
+t.test('a node whose parent process dies without stopping it stops too (its IPC channel closes)', async (t) => {
+  const parent = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../support/node-parent.ts', import.meta.url)), JSON.stringify(d)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void parent.kill('SIGKILL'));
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    parent.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /node pid (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    parent.once('exit', (code) => reject(new Error(`the parent exited (${code}) before its node was ready: ${out}`)));
+  });
+  t.ok(isAlive(pid), `the node (pid ${pid}) runs`);
+  parent.kill('SIGKILL');
+  await waitFor('the orphaned node to stop', async () => (isAlive(pid) ? undefined : true), 20_000);
+  t.pass('it stopped once its parent was gone');
 });

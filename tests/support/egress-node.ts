@@ -48,8 +48,12 @@ export async function startEgressNode(d: Deployment, extra: Record<string, unkno
   const spawnedAt = performance.now();
   const child = spawn(EGRESS_BIN, ['serve'], {
     env: { ...process.env, ...env, EGRESS_CONFIG_BODY: YAML.stringify(config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The IPC channel stops the node if this process dies without stopping it (a native crash
+    // in a suite once left its node taking the next suites' jobs).
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  // It never holds this process's event loop.
+  child.channel?.unref();
   child.stdout!.pipe(logFile);
   child.stderr!.pipe(logFile);
   const log = () => readFileSync(logPath, 'utf8');
