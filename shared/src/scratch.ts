@@ -1,7 +1,10 @@
 // Where a spare handler keeps what it starts before its job (handler_pool.browser): the browser
 // profile. Named after its pid, so the supervisor finds it when the spare dies without removing it.
 // Its null sink is named the same way (pulse.ts).
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { ProcessReport } from './ipc.ts';
+import type { Logger } from './logging.ts';
 
 const SPARE_DIR = /^spare-(\d+)$/;
 
@@ -11,9 +14,16 @@ export const spareScratch = (tmpDir: string, pid: number): string => path.join(t
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie answers signal 0 too: a dead spare whose parent died with it waits there until init
+  // reaps it, and some inits (a container's first process) never do.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
   }
 }
 
@@ -21,4 +31,38 @@ export function processAlive(pid: number): boolean {
 export function spareOfDir(name: string): number | undefined {
   const m = SPARE_DIR.exec(name);
   return m ? Number(m[1]) : undefined;
+}
+
+// What a spare started, one report a line: when the whole process tree dies at once (SIGKILL to
+// every pid), nobody is left to kill the spare's detached Xvfb and parec; the next node does.
+const PROCESSES_FILE = 'processes.jsonl';
+
+export function recordSpareProcess(dir: string, report: ProcessReport, log: Logger): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    appendFileSync(path.join(dir, PROCESSES_FILE), JSON.stringify(report) + '\n');
+  } catch (err) {
+    log.warn("could not record a spare's process for the next node", { error: (err as Error).message });
+  }
+}
+
+/** The processes a dead spare recorded that still run as what it started (a reused pid is left alone). */
+export function survivingSpareProcesses(dir: string): ProcessReport[] {
+  let text: string;
+  try {
+    text = readFileSync(path.join(dir, PROCESSES_FILE), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as ProcessReport)
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes(p.name);
+      } catch {
+        return false;
+      }
+    });
 }

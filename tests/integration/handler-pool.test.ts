@@ -42,6 +42,8 @@ const spareBrowser = async (spare: number) => {
   return {
     xvfb: children.find((c) => c.name === 'Xvfb')?.pid,
     chromium: children.find((c) => c.name === 'chromium')?.pid,
+    /** its sink's latency keeper */
+    parec: children.find((c) => c.name === 'parec')?.pid,
     sink: hasSink(await egressSinks(), [`egress_spare_${spare}`]),
   };
 };
@@ -150,11 +152,29 @@ if (suite) {
       await other.stop(how);
       await waitFor(`the spares gone after ${how}`, async () => (two.every((p) => !isAlive(p)) ? true : undefined), 10_000);
       t.pass(`no spare outlives its node (${how})`);
-      const left = () => browsers.flatMap((b) => [b.xvfb!, b.chromium!]).filter(isAlive);
+      const left = () => browsers.flatMap((b) => [b.xvfb!, b.chromium!, ...(b.parec ? [b.parec] : [])]).filter(isAlive);
       await waitFor(`their browsers gone after ${how}`, async () => (left().length ? undefined : true), 10_000).catch(() => undefined);
       t.same(left(), [], `nor its Xvfb or Chromium (${how})`);
       const sinks = await egressSinks();
       t.notOk(two.some((p) => hasSink(sinks, [`egress_spare_${p}`])), `nor its sink (${how})`);
     }
+  });
+
+  t.test('a node killed with its handlers all at once: the next node kills what their spares left running', async (t) => {
+    const first = await startEgressNode(d, { handler_pool: { idle: 1 } });
+    t.teardown(() => first.stop());
+    const pid = first.process.pid!;
+    const [spare] = await waitFor('a spare', async () => (spares(pid).length === 1 ? spares(pid) : undefined), 20_000);
+    const browser = await browserReady(spare!);
+    const parec = await waitFor("the spare's parec", async () => (await spareBrowser(spare!)).parec, 10_000);
+    for (const p of [pid, spare!]) process.kill(p, 'SIGKILL');
+    await waitFor('the node and its spare gone', async () => (isAlive(pid) || isAlive(spare!) ? undefined : true), 10_000);
+    const detached = [browser.xvfb!, parec];
+    t.ok(detached.some(isAlive), `with nobody left to kill them, the spare's detached processes run on (${detached.filter(isAlive).join(', ')})`);
+    const next = await startEgressNode(d, { handler_pool: { idle: 1 }, tmp_dir: first.tmpDir });
+    t.teardown(() => next.stop());
+    await waitFor('what the dead spare left killed', async () => (detached.some(isAlive) ? undefined : true), 15_000);
+    t.pass(`the next node killed its Xvfb (${browser.xvfb}) and parec (${parec})`);
+    t.match(next.log(), /killing what a dead spare handler left running/, 'and said so');
   });
 }

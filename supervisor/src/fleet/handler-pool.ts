@@ -13,7 +13,7 @@ import type { Config } from '@egress/shared/config/types.ts';
 import type { HandlerMessage, ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import { unloadEgressSink } from '@egress/shared/pulse.ts';
-import { processAlive, spareOfDir, spareScratch } from '@egress/shared/scratch.ts';
+import { processAlive, spareOfDir, spareScratch, survivingSpareProcesses } from '@egress/shared/scratch.ts';
 import { forkHandler, killGroups } from './handler-process.ts';
 
 /** An idle spare above this is recycled: a warm process should not carry a leak into a job. */
@@ -106,13 +106,18 @@ export class HandlerPool {
     return spare;
   }
 
-  /** Scratch left by spares of an earlier node that was killed (their pids are gone). */
+  /** What spares of an earlier node that was killed left (their pids are gone): their processes, their scratch. */
   private async removeDeadSparesScratch(): Promise<void> {
     if (!this.browserConfig) return;
     const tmpDir = this.browserConfig.tmpDir;
     for (const name of await readdir(tmpDir).catch(() => [])) {
       const pid = spareOfDir(name);
-      if (pid !== undefined && !processAlive(pid)) await rm(path.join(tmpDir, name), { recursive: true, force: true });
+      if (pid === undefined || processAlive(pid)) continue;
+      const dir = path.join(tmpDir, name);
+      const left = survivingSpareProcesses(dir);
+      if (left.length) this.log.warn("killing what a dead spare handler left running", { pid, processes: left.map((p) => `${p.name} ${p.pid}`) });
+      killGroups(left);
+      await rm(dir, { recursive: true, force: true });
     }
   }
 
