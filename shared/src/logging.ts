@@ -3,7 +3,6 @@ import type { LogLevel } from './config/types.ts';
 
 export type Logger = winston.Logger;
 
-/** Logs go to stderr: a handler's stdout may carry media or parsed tool output. */
 // A log line that cannot be written (its reader gone: EPIPE) is dropped. Unhandled, the stream's
 // error became an uncaught exception, whose own log line failed the same way, and so on: a node
 // whose parent died spun a core at 100% and never ran its shutdown.
@@ -14,6 +13,7 @@ function dropUnwritableOutput(): void {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 }
 
+/** Logs go to stderr: a handler's stdout may carry media or parsed tool output. */
 export function createLogger(opts: { level: LogLevel; json: boolean; fields?: Record<string, string>; file?: string }): Logger {
   dropUnwritableOutput();
   const format = opts.json

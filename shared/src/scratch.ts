@@ -10,15 +10,12 @@ const SPARE_DIR = /^spare-(\d+)$/;
 
 export const spareScratch = (tmpDir: string, pid: number): string => path.join(tmpDir, `spare-${pid}`);
 
-/** Whether a process of that pid exists (a spare whose scratch or sink is still in use). */
+/**
+ * Whether a process of that pid runs (a spare whose scratch or sink is still in use). A zombie does
+ * not: it holds nothing, and some inits (a container's first process) never reap it, so a spare
+ * killed along with its parent would look alive for ever.
+ */
 export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie answers signal 0 too: a dead spare whose parent died with it waits there until init
-  // reaps it, and some inits (a container's first process) never do.
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat[stat.lastIndexOf(')') + 2] !== 'Z';

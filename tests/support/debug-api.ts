@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-
 // Reads a node's debug endpoint (supervisor/src/http/debug.ts) in tests.
 export interface JobDetail {
   egressId: string;
@@ -15,11 +13,4 @@ export async function jobDetail(debugPort: number, egressId: string): Promise<Jo
 }
 
 /** A zombie counts as gone: it holds no resources, and PID 1 in a container may never reap it. */
-export const isAlive = (pid: number): boolean => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-};
+export { processAlive as isAlive } from '../../shared/src/scratch.ts';

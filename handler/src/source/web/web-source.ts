@@ -47,11 +47,10 @@ export class WebSource implements CaptureSource {
     const t0 = performance.now();
     const screen = plan.video ? { width: plan.video.width, height: plan.video.height, depth: plan.video.depth } : AUDIO_ONLY_SCREEN;
     let warm = false;
-    this.host = takeWarm(hostKey(config, screen)).then((spare) =>
-      spare
-        ? ((warm = true), spare)
-        : startPageHost({ screen, config, sinkName: plan.egressId, userDataDir: path.join(this.o.scratch, 'chromium'), log: this.o.log, report: this.o.report }),
-    );
+    this.host = takeWarm(hostKey(config, screen)).then((spare) => {
+      warm = spare !== undefined;
+      return spare ?? startPageHost({ screen, config, sinkName: plan.egressId, userDataDir: path.join(this.o.scratch, 'chromium'), log: this.o.log, report: this.o.report });
+    });
     const { sink, display, browser } = await this.host;
     const hostMs = Math.round(performance.now() - t0);
     const url = pageUrl(source, source.template ? await this.o.room() : undefined);
