@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { freePort } from '../rig/ports.ts';
 import { MEDIA_CACHE_DIR, startPionPublisher } from '../rig/pion-publisher.ts';
 import { markerFiles } from '../rig/marker-media.ts';
-import { audioLevel, probe, videoChanges } from '../rig/probe.ts';
+import { audioLevel, decodeErrors, probe, videoChanges } from '../rig/probe.ts';
 import { startPublisher, type Publisher } from '../rig/publisher.ts';
 import { jobDetail } from '../support/debug-api.ts';
 import { checkDuration, fileOf, runEgress, waitForStatus } from '../support/egress-run.ts';
@@ -27,7 +27,6 @@ async function frameHashes(file: string, kind: 'audio' | 'video'): Promise<strin
   return stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').at(-1)!.trim());
 }
 
-const decodeErrors = async (file: string) => (await execa('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-'])).stderr.trim();
 /**
  * Known defect, named in issue 12's note: now and then one frame of a remuxed video track gets a
  * timestamp a few ms before its predecessor's (seen after an unmute, a loss, or in a file cut short by

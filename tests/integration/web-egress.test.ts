@@ -15,7 +15,7 @@ import { serveWebPages } from '../rig/web-page.ts';
 import { jobDetail, type JobDetail } from '../support/debug-api.ts';
 import { checkComposite, checkSegments, fileOf, runEgress, waitForStatus } from '../support/egress-run.ts';
 import { egressSuite } from '../support/suite.ts';
-import { checkFreed, egressSinks, hasSink, jobProcesses, sinkNames } from '../support/web-job.ts';
+import { checkFreed, checkRecovered, egressSinks, hasSink, jobProcesses, sinkNames } from '../support/web-job.ts';
 
 const START_TIMEOUT_S = 6;
 const debugPort = await freePort();
@@ -175,6 +175,7 @@ if (suite) {
     const p = await probe(file!.location);
     t.equal(p.streams.find((s) => s.codecType === 'video')?.codecName, 'h264', 'the recovered MP4 plays');
     t.ok(p.duration >= 3, `it holds what was recorded (${p.duration.toFixed(2)} s)`);
+    await checkRecovered(t, file!.location, p.duration);
     await checkFreed(t, started.egressId, detail);
   });
 }

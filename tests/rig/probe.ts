@@ -117,6 +117,28 @@ export async function probe(path: string): Promise<ProbeResult> {
   };
 }
 
+/** What ffmpeg said while decoding the whole file (empty: it decoded cleanly). */
+export async function decodeErrors(path: string): Promise<string> {
+  return (await run('ffmpeg', ['-v', 'error', '-i', path, '-f', 'null', '-'])).stderr.trim();
+}
+
+export interface VideoDecode {
+  /** video packets in the container */
+  packets: number;
+  /** of those, the frames the decoder gave back */
+  frames: number;
+}
+
+/** Whether every video packet the container holds decodes to a frame (a cut-short file may end mid-frame). */
+export async function videoDecode(path: string): Promise<VideoDecode> {
+  const { stdout } = await run('ffprobe', [
+    '-v', 'error', '-select_streams', 'v:0', '-count_packets', '-count_frames',
+    '-show_entries', 'stream=nb_read_packets,nb_read_frames', '-of', 'json', path,
+  ]);
+  const stream = (JSON.parse(stdout) as { streams?: { nb_read_packets?: string; nb_read_frames?: string }[] }).streams?.[0];
+  return { packets: Number(stream?.nb_read_packets ?? 0), frames: Number(stream?.nb_read_frames ?? 0) };
+}
+
 export interface AudioLevel {
   meanDb: number;
   maxDb: number;

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { execa } from 'execa';
 import { isAlive, jobDetail, type JobDetail } from './debug-api.ts';
+import { decodeErrors, videoDecode } from '../rig/probe.ts';
 import { waitFor } from './wait.ts';
 
 /**
@@ -55,4 +56,16 @@ export async function checkFreed(t: Test, egressId: string, detail: JobDetail): 
   const names = sinkNames(egressId, detail);
   await waitFor('the sink to go', async () => (hasSink(await egressSinks(), names) ? undefined : true), 10_000).catch(() => undefined);
   t.notOk(hasSink(await egressSinks(), names), `its null sink (${names.join(' or ')}) is unloaded`);
+}
+
+/**
+ * A file recovered from a killed web job decodes whole: every video packet gives a frame, with no
+ * decoder error, and most of its 30 frames a second are there. (The capture drops frames when the
+ * encoder falls behind: a quiet machine here keeps 26-30 a second, a loaded one fewer.)
+ */
+export async function checkRecovered(t: Test, path: string, duration: number): Promise<void> {
+  const { packets, frames } = await videoDecode(path);
+  t.equal(frames, packets, `every frame decodes (${frames} of ${packets})`);
+  t.equal(await decodeErrors(path), '', 'with no decoder error');
+  t.ok(frames >= duration * 30 * 0.5, `most frames kept (${(frames / duration).toFixed(1)} a second)`);
 }
