@@ -13,6 +13,7 @@ import path from 'node:path';
 import { EgressStatus, type EgressInfo } from '@livekit/protocol';
 import { EgressError, toEgressError } from '@egress/shared/errors.ts';
 import { JournalWriter } from '@egress/shared/journal.ts';
+import { recordProcess } from '@egress/shared/scratch.ts';
 import { Profiler, uploadBundle } from './debug/profiling.ts';
 import type { Controller } from './controller/controller.ts';
 
@@ -162,7 +163,11 @@ async function run(requestB64: string, plan: PipelineConfig, config: Extract<Sup
     const { Controller } = await import('./controller/controller.ts');
     egress = new Controller(plan, config, log, {
       status: (i) => send({ type: 'status', info: encodeInfo(i) }),
-      process: (p) => void send({ type: 'process', process: p }),
+      process: (p) => {
+        // In the scratch too: if the node dies with this handler, the next one kills what is left.
+        recordProcess(scratch, p, log);
+        void send({ type: 'process', process: p });
+      },
       output: (o) => {
         journal.addOutput(o);
         void send({ type: 'output', output: o });

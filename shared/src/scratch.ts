@@ -1,6 +1,6 @@
 // Where a spare handler keeps what it starts before its job (handler_pool.browser): the browser
 // profile. Named after its pid, so the supervisor finds it when the spare dies without removing it.
-// Its null sink is named the same way (pulse.ts).
+// Its null sink is named the same way (pulse.ts). Spares and jobs both list here what they start.
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ProcessReport } from './ipc.ts';
@@ -30,21 +30,22 @@ export function spareOfDir(name: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-// What a spare started, one report a line: when the whole process tree dies at once (SIGKILL to
-// every pid), nobody is left to kill the spare's detached Xvfb and parec; the next node does.
+// What a spare or a job started, one report a line, in its scratch: when the whole process tree dies
+// at once (SIGKILL to every pid), nobody is left to kill the detached Xvfb, Chromium, parec and gst
+// (each in its own group); the next node does.
 const PROCESSES_FILE = 'processes.jsonl';
 
-export function recordSpareProcess(dir: string, report: ProcessReport, log: Logger): void {
+export function recordProcess(dir: string, report: ProcessReport, log: Logger): void {
   try {
     mkdirSync(dir, { recursive: true });
     appendFileSync(path.join(dir, PROCESSES_FILE), JSON.stringify(report) + '\n');
   } catch (err) {
-    log.warn("could not record a spare's process for the next node", { error: (err as Error).message });
+    log.warn('could not record a process for the next node', { error: (err as Error).message });
   }
 }
 
-/** The processes a dead spare recorded that still run as what it started (a reused pid is left alone). */
-export function survivingSpareProcesses(dir: string): ProcessReport[] {
+/** The processes a dead spare or job recorded that still run as what it started (a reused pid is left alone). */
+export function survivingProcesses(dir: string): ProcessReport[] {
   let text: string;
   try {
     text = readFileSync(path.join(dir, PROCESSES_FILE), 'utf8');

@@ -6,14 +6,15 @@
 import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DirectFileOutput, EgressStatus, type EgressInfo } from '@livekit/protocol';
+import { DirectFileOutput, EgressStatus, EncodedFileOutput, type EgressInfo } from '@livekit/protocol';
 import { EgressClient } from 'livekit-server-sdk';
 import { ownProcesses, sampleProcesses } from '../../supervisor/src/admission/proc.ts';
 import { probe } from '../rig/probe.ts';
 import { disposeRtc, startPublisher } from '../rig/publisher.ts';
+import { serveWebPages } from '../rig/web-page.ts';
 import { isAlive } from '../support/debug-api.ts';
 import { startEgressNode, type EgressNode } from '../support/egress-node.ts';
 import { suiteDeployment } from '../support/suite.ts';
@@ -45,6 +46,13 @@ async function twoJobs(t: Test, name: string, node: EgressNode): Promise<string[
 
 /** `pid` and every process below it: the supervisor's own tree walk, over one pass of /proc. */
 const tree = (pid: number): number[] => ownProcesses(sampleProcesses(), pid, new Set()).map((p) => p.pid);
+const argv0 = (pid: number): string => {
+  try {
+    return path.basename(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!);
+  } catch {
+    return '';
+  }
+};
 
 /** A node on the dead one's tmp_dir and output dir, as the same machine restarted would run it. */
 const restartOn = (dead: EgressNode) => startEgressNode(d, { tmp_dir: dead.tmpDir, local_output_dir: dead.outputDir });
@@ -102,6 +110,47 @@ t.test('the whole node SIGKILLed at once (supervisor, handlers, gst): the next n
   for (const id of ids) {
     const final = await checkReported(t, id, next);
     t.match(final.details, /recovered after node restart; 1 output\(s\) recovered/, final.details);
+  }
+});
+
+t.test('a node and its handler SIGKILLed under a web egress: the next node kills the Chromium, Xvfb and gst left behind, and recovers the MP4', async (t) => {
+  const pages = await serveWebPages();
+  t.teardown(() => pages.stop());
+  // No spare: the job starts its own display and browser (a spare's are covered by handler-pool's suite).
+  const node = await startEgressNode(d, { handler_pool: { idle: 0 }, cpu_cost: { web_cpu_cost: 1 } });
+  const started = await client.startWebEgress(pages.url({ id: 'killed-tree', plain: true }), new EncodedFileOutput({ filepath: 'wholetree/web.mp4' }));
+  await waitFor('the web egress ACTIVE', async () => ((await info(started.egressId))?.status === EgressStatus.EGRESS_ACTIVE ? true : undefined), 40_000).catch((err: Error) => {
+    throw new Error(`${err.message}\n${node.log().slice(-3000)}`);
+  });
+  await new Promise((r) => setTimeout(r, 4000));
+  const all = tree(node.process.pid!);
+  const named = all.map((pid) => ({ pid, name: argv0(pid) }));
+  const nodes = named.filter((p) => p.name === 'node').map((p) => p.pid);
+  const detached = named.filter((p) => ['Xvfb', 'chromium', 'gst-launch-1.0'].includes(p.name));
+  for (const name of ['Xvfb', 'chromium', 'gst-launch-1.0']) t.ok(detached.some((p) => p.name === name), `the job runs ${name}`);
+  // The node's processes die, as under an OOM kill or a KillMode=process stop; what they started in
+  // groups of their own does not.
+  for (const pid of nodes) process.kill(pid, 'SIGKILL');
+  await node.stop();
+  const left = () => detached.filter((p) => isAlive(p.pid));
+  t.ok(left().length, `with nobody left to kill them, the job's processes run on (${left().map((p) => p.name).join(', ')})`);
+
+  const next = await restartOn(node);
+  t.teardown(() => next.stop());
+  await waitFor('what the dead job left killed', async () => (left().length ? undefined : true), 20_000).catch(() => undefined);
+  t.same(left(), [], 'the next node killed them all');
+  t.match(next.log(), /killing what an orphaned egress left running/, 'and said so');
+  const final = await waitFor(`${started.egressId} reported`, async () => {
+    const i = await info(started.egressId);
+    return i && i.status >= EgressStatus.EGRESS_COMPLETE ? i : undefined;
+  }, 60_000);
+  t.match(final.error, /recovered after node restart/, `reported FAILED: ${final.error}`);
+  const file = final.fileResults[0];
+  t.ok(file && existsSync(file.location), `with its file: ${file?.location}`);
+  if (file) {
+    const p = await probe(file.location);
+    t.equal(p.streams.find((s) => s.codecType === 'video')?.codecName, 'h264', 'an H.264 recording');
+    t.ok(p.duration > 3, `that plays: ${p.duration.toFixed(1)} s`);
   }
 });
 

@@ -13,7 +13,7 @@ import type { Config } from '@egress/shared/config/types.ts';
 import type { HandlerMessage, ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import { unloadEgressSink } from '@egress/shared/pulse.ts';
-import { processAlive, spareOfDir, spareScratch, survivingSpareProcesses } from '@egress/shared/scratch.ts';
+import { processAlive, spareOfDir, spareScratch, survivingProcesses } from '@egress/shared/scratch.ts';
 import { forkHandler, killGroups } from './handler-process.ts';
 
 /** An idle spare above this is recycled: a warm process should not carry a leak into a job. */
@@ -114,7 +114,7 @@ export class HandlerPool {
       const pid = spareOfDir(name);
       if (pid === undefined || processAlive(pid)) continue;
       const dir = path.join(tmpDir, name);
-      const left = survivingSpareProcesses(dir);
+      const left = survivingProcesses(dir);
       if (left.length) this.log.warn("killing what a dead spare handler left running", { pid, processes: left.map((p) => `${p.name} ${p.pid}`) });
       killGroups(left);
       await rm(dir, { recursive: true, force: true });

@@ -11,6 +11,8 @@ import type { Config } from '@egress/shared/config/types.ts';
 import { decodeInfo, isTerminal, nowNs, setFailed } from '@egress/shared/egress-info.ts';
 import { errors } from '@egress/shared/errors.ts';
 import { markReported, ownerAlive, readJournal, supervisorAlive, type Journal } from '@egress/shared/journal.ts';
+import { survivingProcesses } from '@egress/shared/scratch.ts';
+import { killGroups } from './handler-process.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import { startingInfo } from '@egress/shared/plan/request.ts';
 import { StartEgressRequest } from '@egress/shared/proto/rpc.ts';
@@ -55,6 +57,13 @@ async function recoverOne(dir: string, config: Config, opts: OrphanOptions): Pro
   if (!journal || journal.reported) return;
   // Two nodes started together on one tmp_dir: the first to make the lock reports it.
   if (!(await mkdir(path.join(dir, RECOVERING_LOCK)).then(() => true, () => false))) return;
+  // A handler killed with its node leaves its detached Chromium, Xvfb, parec and gst running, and
+  // gst would go on writing the file being recovered.
+  if (!ownerAlive(journal)) {
+    const left = survivingProcesses(dir);
+    if (left.length) opts.log.warn('killing what an orphaned egress left running', { egressId: journal.egressId, processes: left.map((p) => `${p.name} ${p.pid}`) });
+    killGroups(left);
+  }
   const info = await finalInfo(journal, config, opts.log);
   opts.log.warn('reporting an egress orphaned by a node that died', { egressId: journal.egressId, files: info.fileResults.length, segments: info.segmentResults.length });
   await opts.report(info);

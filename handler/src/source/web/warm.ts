@@ -13,7 +13,7 @@ import type { Config } from '@egress/shared/config/types.ts';
 import type { ProcessReport } from '@egress/shared/ipc.ts';
 import type { Logger } from '@egress/shared/logging.ts';
 import { spareSinkName } from '@egress/shared/pulse.ts';
-import { recordSpareProcess, spareScratch } from '@egress/shared/scratch.ts';
+import { recordProcess, spareScratch } from '@egress/shared/scratch.ts';
 import { hostKey, startPageHost, type PageHost, type Screen } from './page-host.ts';
 
 export const WARM_SCREEN: Screen = { width: 1280, height: 720, depth: 24 };
@@ -31,7 +31,7 @@ export function prewarm(config: Config, log: Logger, report: (p: ProcessReport) 
   if (warm) return;
   const dir = spareScratch(config.tmpDir, process.pid);
   const w: Warm = { key: hostKey(config, WARM_SCREEN), host: Promise.resolve(undefined), dead: false };
-  w.host = startPageHost({ screen: WARM_SCREEN, config, sinkName: spareSinkName(process.pid), userDataDir: path.join(dir, 'chromium'), log, report: (p) => (report(p), recordSpareProcess(dir, p, log)) }).then(
+  w.host = startPageHost({ screen: WARM_SCREEN, config, sinkName: spareSinkName(process.pid), userDataDir: path.join(dir, 'chromium'), log, report: (p) => (report(p), recordProcess(dir, p, log)) }).then(
     async (host) => {
       void host.browser.died.then(() => (w.dead = true));
       // The default template's files, cached (and compiled) before the job: what is left of loading
