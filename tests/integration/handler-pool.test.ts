@@ -4,7 +4,6 @@
 // null sink and Chromium (handler_pool.browser, default on): a web job takes them, any other job
 // frees them, and nothing of them outlives the spare.
 import '../rig/quiet-rtc.ts';
-import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { DirectFileOutput, EgressStatus, EncodedFileOutput } from '@livekit/protocol';
 import { freePort } from '../rig/ports.ts';
@@ -16,59 +15,8 @@ import { startEgressNode } from '../support/egress-node.ts';
 import { waitForStatus } from '../support/egress-run.ts';
 import { egressSuite } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
-import { checkFreed, egressSinks, hasSink, LOOPBACK_CHROME } from '../support/web-job.ts';
+import { browserReady, checkFreed, egressSinks, hasSink, LOOPBACK_CHROME, spareBrowser, spares } from '../support/web-job.ts';
 
-/** A process's direct children, by the name its command starts with. */
-function childrenOf(parent: number): { pid: number; name: string }[] {
-  const found: { pid: number; name: string }[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent || !isAlive(pid)) continue;
-      const name = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.split('/').pop()!;
-      found.push({ pid, name });
-    } catch {
-      // gone while we looked
-    }
-  }
-  return found;
-}
-
-/** What a spare started for the next web job: its Xvfb and Chromium (children of it) and its sink. */
-const spareBrowser = async (spare: number) => {
-  const children = childrenOf(spare);
-  return {
-    xvfb: children.find((c) => c.name === 'Xvfb')?.pid,
-    chromium: children.find((c) => c.name === 'chromium')?.pid,
-    /** its sink's latency keeper */
-    parec: children.find((c) => c.name === 'parec')?.pid,
-    sink: hasSink(await egressSinks(), [`egress_spare_${spare}`]),
-  };
-};
-const browserReady = (spare: number) =>
-  waitFor(`spare ${spare}'s browser`, async () => {
-    const b = await spareBrowser(spare);
-    return b.xvfb && b.chromium && b.sink ? b : undefined;
-  }, 30_000);
-
-/** The node's spare handlers: its children started with EGRESS_HANDLER_SPARE=1. */
-function spares(nodePid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === nodePid && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('EGRESS_HANDLER_SPARE=1') && isAlive(pid)) found.push(pid);
-    } catch {
-      // gone while we looked
-    }
-  }
-  return found;
-}
 
 const debugPort = await freePort();
 const suite = await egressSuite(t, {

@@ -12,10 +12,11 @@ import { RoomServiceClient } from 'livekit-server-sdk';
 import { freePort } from '../rig/ports.ts';
 import { audioLevel, avSync, frameColor, probe } from '../rig/probe.ts';
 import { serveWebPages } from '../rig/web-page.ts';
-import { jobDetail, type JobDetail } from '../support/debug-api.ts';
+import { isAlive, jobDetail, type JobDetail } from '../support/debug-api.ts';
 import { checkComposite, checkSegments, fileOf, runEgress, waitForStatus } from '../support/egress-run.ts';
 import { egressSuite } from '../support/suite.ts';
-import { checkFreed, checkRecovered, egressSinks, hasSink, jobProcesses, sinkNames } from '../support/web-job.ts';
+import { waitFor } from '../support/wait.ts';
+import { browserReady, checkFreed, checkRecovered, egressSinks, hasSink, jobProcesses, sinkNames, spares } from '../support/web-job.ts';
 
 const START_TIMEOUT_S = 6;
 const debugPort = await freePort();
@@ -128,12 +129,19 @@ if (suite) {
   });
 
   t.test('a page that 404s: FAILED with the status text', async (t) => {
+    // The job takes the spare's browser, and with it the spare's sink: that is the one to see go.
+    const [spare] = await waitFor('a spare handler', async () => (spares(node.process.pid!).length ? spares(node.process.pid!) : undefined), 20_000);
+    const browser = await browserReady(spare!);
     const started = await client.startWebEgress(pages.missing, fileOutput('missing'));
     const final = await ended(started.egressId);
     t.equal(final.status, EgressStatus.EGRESS_FAILED);
     t.equal(final.error, 'page load error: Not Found');
     t.equal(final.errorCode, 400);
-    t.notOk((await egressSinks()).some((l) => l.includes(started.egressId)), 'its null sink is unloaded');
+    const names = [started.egressId, `egress_spare_${spare}`];
+    await waitFor('the sink to go', async () => (hasSink(await egressSinks(), names) ? undefined : true), 10_000).catch(() => undefined);
+    t.notOk(hasSink(await egressSinks(), names), `its null sink (${names.join(' or ')}) is unloaded`);
+    await waitFor('the browser to go', async () => ([spare!, browser.xvfb!, browser.chromium!].some(isAlive) ? undefined : true), 15_000).catch(() => undefined);
+    t.notOk([spare!, browser.xvfb!, browser.chromium!].some(isAlive), `its handler (${spare}), Xvfb and Chromium are gone`);
   });
 
   t.test('a crashed page: FAILED with the reason, the node still serving', async (t) => {

@@ -1,5 +1,6 @@
 // What a web job (web egress, room composite) leaves running, as the node's debug endpoint and the
 // machine show it: its processes and their groups, and its PulseAudio null sink.
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { execa } from 'execa';
@@ -68,4 +69,56 @@ export async function checkRecovered(t: Test, path: string, duration: number): P
   t.equal(frames, packets, `every frame decodes (${frames} of ${packets})`);
   t.equal(await decodeErrors(path), '', 'with no decoder error');
   t.ok(frames >= duration * 30 * 0.5, `most frames kept (${(frames / duration).toFixed(1)} a second)`);
+}
+
+/** A process's direct children, by the name its command starts with. */
+export function childrenOf(parent: number): { pid: number; name: string }[] {
+  const found: { pid: number; name: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent || !isAlive(pid)) continue;
+      const name = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.split('/').pop()!;
+      found.push({ pid, name });
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}
+
+/** What a spare started for the next web job: its Xvfb and Chromium (children of it) and its sink. */
+export const spareBrowser = async (spare: number) => {
+  const children = childrenOf(spare);
+  return {
+    xvfb: children.find((c) => c.name === 'Xvfb')?.pid,
+    chromium: children.find((c) => c.name === 'chromium')?.pid,
+    /** its sink's latency keeper */
+    parec: children.find((c) => c.name === 'parec')?.pid,
+    sink: hasSink(await egressSinks(), [`egress_spare_${spare}`]),
+  };
+};
+export const browserReady = (spare: number) =>
+  waitFor(`spare ${spare}'s browser`, async () => {
+    const b = await spareBrowser(spare);
+    return b.xvfb && b.chromium && b.sink ? b : undefined;
+  }, 30_000);
+
+/** The node's spare handlers: its children started with EGRESS_HANDLER_SPARE=1. */
+export function spares(nodePid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === nodePid && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('EGRESS_HANDLER_SPARE=1') && isAlive(pid)) found.push(pid);
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
 }

@@ -33,6 +33,12 @@ import { resolveSdkPlaceholders } from '@egress/shared/plan/outputs/sdk-placehol
 const SIZE_CHECK_MS = 1000;
 /** The output size black filler starts at when the plan has no video encoding (track egress). */
 const PASSTHROUGH_VIDEO = { width: 1280, height: 720, fps: 30 };
+/**
+ * How long the source gets to close before the recording is finished without it. rtc-node's leave
+ * has been seen never to resolve: a track egress stopped in CI sat there until the supervisor's 45 s
+ * stop deadline killed it, and a recording that was whole ended FAILED.
+ */
+export const SOURCE_CLOSE_TIMEOUT_MS = 5_000;
 
 export interface ControllerHooks {
   status(info: EgressInfo): void;
@@ -62,6 +68,7 @@ export class Controller {
   private startedAtNs = 0n;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly scratch: string;
+  private sourceClosed?: Promise<void>;
 
   constructor(
     private readonly plan: PipelineConfig,
@@ -86,9 +93,25 @@ export class Controller {
     } finally {
       this.timers.forEach(clearTimeout);
       this.media?.end();
-      await this.source?.close().catch(() => undefined);
+      await this.closeSource();
     }
     return this.info;
+  }
+
+  /** Once: after the recording, and again (a no-op then) on the way out of run(). */
+  private closeSource(): Promise<void> {
+    const source = this.source;
+    if (!source) return Promise.resolve();
+    this.sourceClosed ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        source.close().then(() => true, () => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), SOURCE_CLOSE_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!closed) this.log.warn('the source did not close in time; the recording is finished without it', { timeoutMs: SOURCE_CLOSE_TIMEOUT_MS });
+    })();
+    return this.sourceClosed;
   }
 
   /** Ends the recording gracefully; returns the EgressInfo at that moment (ENDING, or ABORTED if nothing started). */
@@ -250,7 +273,7 @@ export class Controller {
       // As the reference: from PLAYING to when EOS was asked for, on the wall clock (§9.1).
       if (this.startedAtNs) endNs = endedAtNs - this.startedAtNs;
     }
-    await this.source!.close().catch(() => undefined);
+    await this.closeSource();
     const timing = endNs === undefined ? undefined : { startedAtNs: this.startedAtNs, endNs };
     const errors: EgressError[] = ending.error ? [ending.error] : [];
     // Every output is finished even when one fails: what was recorded is still delivered.
