@@ -1,7 +1,7 @@
 // Where a spare handler keeps what it starts before its job (handler_pool.browser): the browser
 // profile. Named after its pid, so the supervisor finds it when the spare dies without removing it.
 // Its null sink is named the same way (pulse.ts). Spares and jobs both list here what they start.
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ProcessReport } from './ipc.ts';
 import type { Logger } from './logging.ts';
@@ -35,12 +35,12 @@ export function spareOfDir(name: string): number | undefined {
 // (each in its own group); the next node does.
 const PROCESSES_FILE = 'processes.jsonl';
 
+/** Appends to `dir`, which must exist: a scratch already removed (its job done) is not made again. */
 export function recordProcess(dir: string, report: ProcessReport, log: Logger): void {
   try {
-    mkdirSync(dir, { recursive: true });
     appendFileSync(path.join(dir, PROCESSES_FILE), JSON.stringify(report) + '\n');
   } catch (err) {
-    log.warn('could not record a process for the next node', { error: (err as Error).message });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('could not record a process for the next node', { error: (err as Error).message });
   }
 }
 

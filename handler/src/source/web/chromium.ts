@@ -87,8 +87,11 @@ function watchForBrowser(o: ChromiumOptions): () => number | undefined {
     if (found !== undefined) return;
     for (const pid of children()) {
       if (before.has(pid)) continue;
+      // By its profile directory, which is this browser's alone: the executable path does not do,
+      // as Debian's /usr/bin/chromium is a script that execs /usr/lib/chromium/chromium, and a scan
+      // that came after the exec missed the browser (it was then never reported, nor killed).
       const cmd = cmdline(pid);
-      if (!cmd.includes(o.executablePath) || !cmd.includes(o.userDataDir)) continue;
+      if (!cmd.includes(`--user-data-dir=${o.userDataDir}`)) continue;
       found = pid;
       o.report({ pid, pgid: pid, name: 'chromium', commandLine: cmd.trim() });
       return;

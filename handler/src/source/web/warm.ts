@@ -7,6 +7,7 @@
 // The sink cannot be named after an egress not yet known: it is named after this process
 // (pulse.ts spareSinkName), and it stays the job's sink. The supervisor's pool hears of the display
 // and the browser as they start, and removes all of it if this process dies first.
+import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '@egress/shared/config/types.ts';
@@ -30,6 +31,7 @@ let warm: Warm | undefined;
 export function prewarm(config: Config, log: Logger, report: (p: ProcessReport) => void): void {
   if (warm) return;
   const dir = spareScratch(config.tmpDir, process.pid);
+  mkdirSync(dir, { recursive: true });
   const w: Warm = { key: hostKey(config, WARM_SCREEN), host: Promise.resolve(undefined), dead: false };
   w.host = startPageHost({ screen: WARM_SCREEN, config, sinkName: spareSinkName(process.pid), userDataDir: path.join(dir, 'chromium'), log, report: (p) => (report(p), recordProcess(dir, p, log)) }).then(
     async (host) => {
