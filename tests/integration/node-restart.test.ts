@@ -6,7 +6,7 @@
 import '../rig/quiet-rtc.ts';
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DirectFileOutput, EgressStatus, EncodedFileOutput, type EgressInfo } from '@livekit/protocol';
@@ -19,6 +19,7 @@ import { isAlive } from '../support/debug-api.ts';
 import { startEgressNode, type EgressNode } from '../support/egress-node.ts';
 import { suiteDeployment } from '../support/suite.ts';
 import { waitFor } from '../support/wait.ts';
+import { processName } from '../support/web-job.ts';
 
 const { deployment: d } = await suiteDeployment(t, { needsWebhooks: false });
 const client = new EgressClient(d.httpUrl, d.apiKey, d.apiSecret);
@@ -46,13 +47,6 @@ async function twoJobs(t: Test, name: string, node: EgressNode): Promise<string[
 
 /** `pid` and every process below it: the supervisor's own tree walk, over one pass of /proc. */
 const tree = (pid: number): number[] => ownProcesses(sampleProcesses(), pid, new Set()).map((p) => p.pid);
-const argv0 = (pid: number): string => {
-  try {
-    return path.basename(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!);
-  } catch {
-    return '';
-  }
-};
 
 /** A node on the dead one's tmp_dir and output dir, as the same machine restarted would run it. */
 const restartOn = (dead: EgressNode) => startEgressNode(d, { tmp_dir: dead.tmpDir, local_output_dir: dead.outputDir });
@@ -124,10 +118,11 @@ t.test('a node and its handler SIGKILLed under a web egress: the next node kills
   });
   await new Promise((r) => setTimeout(r, 4000));
   const all = tree(node.process.pid!);
-  const named = all.map((pid) => ({ pid, name: argv0(pid) }));
+  const named = all.map((pid) => ({ pid, name: processName(pid) }));
   const nodes = named.filter((p) => p.name === 'node').map((p) => p.pid);
-  const detached = named.filter((p) => ['Xvfb', 'chromium', 'gst-launch-1.0'].includes(p.name));
-  for (const name of ['Xvfb', 'chromium', 'gst-launch-1.0']) t.ok(detached.some((p) => p.name === name), `the job runs ${name}`);
+  const detachedNames = ['Xvfb', 'chromium', 'gst-launch-1.0'];
+  const detached = named.filter((p) => detachedNames.includes(p.name));
+  for (const name of detachedNames) t.ok(detached.some((p) => p.name === name), `the job runs ${name}`);
   // The node's processes die, as under an OOM kill or a KillMode=process stop; what they started in
   // groups of their own does not.
   for (const pid of nodes) process.kill(pid, 'SIGKILL');

@@ -71,6 +71,15 @@ export async function checkRecovered(t: Test, path: string, duration: number): P
   t.ok(frames >= duration * 30 * 0.5, `most frames kept (${(frames / duration).toFixed(1)} a second)`);
 }
 
+/** The file name of the program a process runs (its argv[0]), or '' once it is gone. */
+export function processName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.split('/').pop()!;
+  } catch {
+    return '';
+  }
+}
+
 /** A process's direct children, by the name its command starts with. */
 export function childrenOf(parent: number): { pid: number; name: string }[] {
   const found: { pid: number; name: string }[] = [];
@@ -80,8 +89,7 @@ export function childrenOf(parent: number): { pid: number; name: string }[] {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent || !isAlive(pid)) continue;
-      const name = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.split('/').pop()!;
-      found.push({ pid, name });
+      found.push({ pid, name: processName(pid) });
     } catch {
       // gone while we looked
     }
